@@ -22,7 +22,7 @@ from tradewind.cli.common import (
 from tradewind.dag_processing.processor import DagProcessor
 from tradewind.db.engine import make_session_factory
 from tradewind.db.models import Dag, DagRun, ImportError_
-from tradewind.exceptions import NotFoundError
+from tradewind.exceptions import AuthoringError, NotFoundError
 from tradewind.models.dag_runs import conf_from_json, get_dag_run
 from tradewind.models.jobs import db_now
 from tradewind.rules.states import FINISHED_DAG_RUN_STATES, DagRunState
@@ -131,7 +131,7 @@ def trigger(
             run = trigger_dag(
                 session, DagCache(), dag_id, now=db_now(session), run_id=run_id, conf=conf_value
             )
-        except (NotFoundError, ValueError) as error:
+        except (NotFoundError, ValueError, AuthoringError) as error:
             raise fail(str(error)) from None
         created = {"dag_id": run.dag_id, "run_id": run.run_id, "state": run.state,
                    "logical_date": iso(run.logical_date)}

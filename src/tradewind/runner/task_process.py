@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from tradewind.dag_processing.parser import load_dags_from_file
-from tradewind.exceptions import FailTask, NotFoundError, SkipTask, TaskFailure
-from tradewind.models.xcom import RETURN_VALUE_KEY
+from tradewind.exceptions import FailTask, NotFoundError, SkipTask
 from tradewind.sdk.context import DagRunView, build_context, set_current_context
+from tradewind.sdk.context import execute_task as run_operator
 from tradewind.sdk.dag import DAG
 
 log = logging.getLogger("tradewind.task")
@@ -91,10 +91,7 @@ def execute_task(dag: DAG, task_id: str, ti: Any, run: RunInfo, *, will_retry: b
     context = build_context(dag=dag, task=task, ti=ti, dag_run=dag_run)
     with set_current_context(context):
         try:
-            task.render_template_fields(context)
-            result = task.execute(context)
-            if task.do_xcom_push and result is not None:
-                _push_result(ti, task, result)
+            run_operator(task, context)
         except SkipTask as skip:
             log.info("Task skipped: %s", skip or "SkipTask raised")
             return Outcome("skipped", message=str(skip))
@@ -110,18 +107,6 @@ def execute_task(dag: DAG, task_id: str, ti: Any, run: RunInfo, *, will_retry: b
             return Outcome("failed", True, text)
         _run_callback(task.on_success_callback, context, None)
     return Outcome("success", skip_task_ids=sorted(getattr(ti, "skipped_task_ids", set())))
-
-
-def _push_result(ti: Any, task: Any, result: Any) -> None:
-    if getattr(task, "multiple_outputs", False):
-        if not isinstance(result, dict):
-            raise TaskFailure(
-                f"task '{task.task_id}' has multiple_outputs=True but returned "
-                f"{type(result).__name__}; return a dict with string keys"
-            )
-        for key, value in result.items():
-            ti.xcom_push(str(key), value)
-    ti.xcom_push(RETURN_VALUE_KEY, result)
 
 
 def _describe(error: BaseException) -> str:

@@ -143,7 +143,11 @@ def trigger_dag(
     conf: dict[str, Any] | None = None,
     logical_date: datetime | None = None,
 ) -> DagRun:
-    """Create a manual run (queued); raises NotFoundError or ValueError with the fix."""
+    """Create a manual run (queued).
+
+    Raises NotFoundError for an unknown DAG, ValueError for a run id in use and
+    ParamValidationError when ``conf`` breaks the DAG's params; each names the fix.
+    """
     row = session.get(Dag, dag_id)
     dag = cache.get(session, dag_id)
     if row is None or dag is None or not row.is_active:
@@ -151,6 +155,8 @@ def trigger_dag(
             f"DAG '{dag_id}' is not known or no longer active. Check `tradewind dags list` "
             "and `tradewind dags list-import-errors`."
         )
+    # Bad conf is refused here, before anything is written (ParamValidationError).
+    dag.params.resolve(conf or {})
     when = logical_date or now
     run_id = run_id or make_run_id(RUN_TYPE_MANUAL, when)
     existing = session.scalar(
