@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select as sql_select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tradewind.config import Settings
@@ -53,6 +54,7 @@ EXIT_OK = 0
 EXIT_NOT_CLAIMED = 0
 EXIT_TAKEN_AWAY = 3
 KILL_GRACE_SECONDS = 2.0
+RECORD_ATTEMPTS = 8
 _PR_SET_PDEATHSIG = 1
 
 
@@ -284,7 +286,20 @@ def _decode_outcome(buffer: bytes, status: int) -> Outcome:
 def _record(
     session_factory: sessionmaker[Session], ctx: TryContext, outcome: Outcome, log_handle: Any
 ) -> int:
-    state = outcome.state
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return _record_once(session_factory, ctx, outcome, log_handle)
+        except DBAPIError as error:
+            # The database may be restarting: the outcome must not be lost, so wait and retry.
+            _write_line(log_handle, f"WARNING - Could not record the outcome yet: {error}")
+            time.sleep(min(0.5 * 2**attempt, 10.0))
+    return _record_once(session_factory, ctx, outcome, log_handle)
+
+
+def _record_once(
+    session_factory: sessionmaker[Session], ctx: TryContext, outcome: Outcome, log_handle: Any
+) -> int:
+    state: str = outcome.state
     next_retry_at = None
     with session_factory() as session, session.begin():
         if state == "failed" and outcome.retry_allowed and should_retry(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tradewind.config import Settings
@@ -136,9 +137,20 @@ class Scheduler:
         """Loop until stopped (or for ``max_passes``, for tests and benchmarks)."""
         self.start()
         passes = busy = 0
+        backoff = 0.0
         try:
             while not self._stop:
-                result = self.run_pass()
+                try:
+                    result = self.run_pass()
+                    backoff = 0.0
+                except DBAPIError as error:
+                    # The database restarted, a connection dropped or a deadlock victim was
+                    # chosen: every step is one transaction, so nothing half-done remains.
+                    backoff = min(max(backoff * 2, 0.2), 5.0)
+                    log.warning("Scheduler pass failed (%s); retrying in %.1fs",
+                                str(error).splitlines()[0], backoff)
+                    time.sleep(backoff)
+                    continue
                 passes += 1
                 if max_passes is not None and passes >= max_passes:
                     break

@@ -27,7 +27,7 @@ from tradewind.models.dag_runs import (
 from tradewind.rules.states import DagRunState
 from tradewind.rules.timetables import DataInterval, TimeRestriction
 from tradewind.scheduler.dag_cache import DagCache
-from tradewind.scheduler.locking import skip_locked
+from tradewind.scheduler.locking import lock_blocking, skip_locked
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,12 @@ def start_queued_runs(session: Session, *, limit: int = 64) -> int:
     if not runs:
         return 0
     dag_ids = sorted({run.dag_id for run in runs})
+    # Lock the DAG rows (waiting, in a fixed order) so that max_active_runs holds across
+    # schedulers: another scheduler starting runs of the same DAG counts after we commit.
+    session.execute(
+        lock_blocking(select(Dag.dag_id).where(Dag.dag_id.in_(dag_ids)).order_by(Dag.dag_id),
+                      session)
+    ).all()
     running = _active_run_counts(session, dag_ids, (DagRunState.RUNNING,))
     limits = dict(
         session.execute(select(Dag.dag_id, Dag.max_active_runs).where(Dag.dag_id.in_(dag_ids))).all()
