@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from tradewind.config import Settings, load_settings
 
@@ -64,7 +65,7 @@ def make_settings(tw_home: Path) -> Callable[..., Settings]:
 def _create_database(admin_url: str, kind: str) -> Iterator[str]:
     name = f"tw_test_{uuid.uuid4().hex[:10]}"
     try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         with admin.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {name}"))
     except Exception as error:  # noqa: BLE001 - any connection failure means "unavailable"
