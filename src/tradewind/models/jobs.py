@@ -61,6 +61,15 @@ def end_job(session: Session, job_id: int, *, state: str = JOB_SUCCESS) -> None:
     )
 
 
+def end_jobs(session: Session, job_ids: set[int], *, state: str) -> None:
+    """Mark several running jobs ended (e.g. found dead by a peer)."""
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.state == JOB_RUNNING)
+        .values(state=state, end_date=utcnow())
+    )
+
+
 @dataclass(frozen=True)
 class JobStatus:
     id: int

@@ -8,7 +8,9 @@ the scheduler or worker that started it). It:
 2. forks the task process into a process group of its own, writing to the try's log file;
 3. heartbeats every ``scheduler.runner_heartbeat_interval`` seconds; a heartbeat that
    matches no row means the try was stopped or declared lost, and the task's whole
-   process group is killed at once;
+   process group is killed at once; a runner cut off from the database for 70% of
+   ``scheduler.runner_health_threshold`` kills its task too, since the schedulers are about
+   to retry the try elsewhere (self-fencing: two executions never overlap);
 4. enforces ``execution_timeout`` by killing the task's process group;
 5. writes the outcome with its claim token, so it can never overwrite a newer try.
 
@@ -55,6 +57,9 @@ EXIT_NOT_CLAIMED = 0
 EXIT_TAKEN_AWAY = 3
 KILL_GRACE_SECONDS = 2.0
 RECORD_ATTEMPTS = 8
+# A runner that could not heartbeat for this fraction of runner_health_threshold kills its
+# task itself, before the schedulers' threshold passes and a retry may start elsewhere.
+SELF_FENCE_FRACTION = 0.7
 _PR_SET_PDEATHSIG = 1
 
 
@@ -191,6 +196,8 @@ def _watch(
         started + ctx.execution_timeout.total_seconds() if ctx.execution_timeout else None
     )
     next_heartbeat = started + interval
+    last_beat = started
+    fence_after = settings.scheduler.runner_health_threshold * SELF_FENCE_FRACTION
     buffer = b""
     eof = False
     while True:
@@ -226,18 +233,30 @@ def _watch(
             ), "timeout"
         if now >= next_heartbeat:
             next_heartbeat = now + interval
-            if not _heartbeat(session_factory, ctx, log_handle):
+            beat = _heartbeat(session_factory, ctx, log_handle)
+            if beat is False:
                 _kill_group(child, log_handle, "try taken away", grace=0.0)
                 return Outcome("failed", False, "taken away"), "taken_away"
+            if beat:
+                last_beat = now
+            elif now - last_beat > fence_after:
+                # Cut off from the database for so long that the schedulers will declare this
+                # try lost and retry it elsewhere: stop now, so two executions never overlap.
+                _kill_group(child, log_handle, f"no heartbeat for {now - last_beat:.1f}s",
+                            grace=0.0)
+                return Outcome("failed", False, "cut off"), "taken_away"
 
 
-def _heartbeat(session_factory: sessionmaker[Session], ctx: TryContext, log_handle: Any) -> bool:
+def _heartbeat(
+    session_factory: sessionmaker[Session], ctx: TryContext, log_handle: Any
+) -> bool | None:
+    """True: still ours. False: taken away. None: the database could not be reached."""
     try:
         with session_factory() as session, session.begin():
             return transitions.heartbeat_try(session, ctx.ti_id, claim_token=ctx.claim_token)
-    except Exception as error:  # noqa: BLE001 - a database outage must not kill the task
+    except Exception as error:  # noqa: BLE001 - a short database outage must not kill the task
         _write_line(log_handle, f"WARNING - Heartbeat failed, will retry: {error}")
-        return True
+        return None
 
 
 def _kill_group(child: int, log_handle: Any, why: str, *, grace: float = KILL_GRACE_SECONDS) -> None:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from tradewind.db.models import TaskInstance
 from tradewind.executors.base import ExecutorEvent
 from tradewind.models import transitions
-from tradewind.models.jobs import alive_job_ids, db_now, mark_dead_jobs
+from tradewind.models.jobs import JOB_FAILED, alive_job_ids, db_now, end_jobs, mark_dead_jobs
+from tradewind.models.liveness_locks import is_process_gone
 from tradewind.rules.states import TaskInstanceState
 from tradewind.scheduler.locking import skip_locked
 
@@ -56,7 +57,14 @@ def reap_lost_runners(session: Session, *, threshold: float, budget: int) -> int
 def adopt_orphaned_tries(session: Session, *, threshold: float, own_job_id: int) -> int:
     """Queued tries of dead schedulers go back to scheduled; returns how many."""
     mark_dead_jobs(session, SCHEDULER_JOB, threshold=threshold)
-    alive = alive_job_ids(session, SCHEDULER_JOB, threshold=threshold) | {own_job_id}
+    alive = alive_job_ids(session, SCHEDULER_JOB, threshold=threshold)
+    gone = {job_id for job_id in alive - {own_job_id} if is_process_gone(session, job_id)}
+    if gone:
+        # Their processes are gone (their database session locks were freed): no need to
+        # wait for the heartbeat threshold.
+        end_jobs(session, gone, state=JOB_FAILED)
+        log.warning("Schedulers %s are gone; taking over their queued tries", sorted(gone))
+    alive = (alive - gone) | {own_job_id}
     query = select(TI.id, TI.try_number).where(
         TI.state == TaskInstanceState.QUEUED,
         or_(TI.queued_by_job_id.is_(None), TI.queued_by_job_id.not_in(alive)),

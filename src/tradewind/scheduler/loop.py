@@ -38,6 +38,7 @@ from tradewind.models.jobs import (
     heartbeat_job,
     register_job,
 )
+from tradewind.models.liveness_locks import LivenessLock
 from tradewind.scheduler import liveness
 from tradewind.scheduler.dag_cache import DagCache
 from tradewind.scheduler.dependencies import schedule_running_runs
@@ -87,6 +88,7 @@ class Scheduler:
         self.cache = DagCache()
         self.hostname = socket.getfqdn()
         self.job_id = 0
+        self.liveness_lock: LivenessLock | None = None
         self._stop = False
         self._next_parse = 0.0
         self._next_heartbeat = 0.0
@@ -98,9 +100,17 @@ class Scheduler:
         with self.session_factory() as session, session.begin():
             if self.engine.dialect.name == "sqlite":
                 self._refuse_second_sqlite_scheduler(session)
-            self.job_id = register_job(session, SCHEDULER_JOB, executor=self.executor.name)
+            self._register(session)
         self.executor.start()
         log.info("Scheduler %s started (executor %s)", self.job_id, self.executor.name)
+
+    def _register(self, session: Session) -> None:
+        """A new job row, and its liveness lock taken before the row becomes visible."""
+        self.job_id = register_job(session, SCHEDULER_JOB, executor=self.executor.name)
+        if self.liveness_lock is not None:
+            self.liveness_lock.release()
+        self.liveness_lock = LivenessLock(self.engine, self.job_id)
+        self.liveness_lock.acquire()
 
     def _refuse_second_sqlite_scheduler(self, session: Session) -> None:
         threshold = self.settings.scheduler.health_threshold
@@ -132,6 +142,8 @@ class Scheduler:
         if self.job_id:
             with self.session_factory() as session, session.begin():
                 end_job(session, self.job_id)
+        if self.liveness_lock is not None:
+            self.liveness_lock.release()
 
     def run(self, *, max_passes: int | None = None, until_idle: bool = False) -> None:
         """Loop until stopped (or for ``max_passes``, for tests and benchmarks)."""
@@ -220,11 +232,13 @@ class Scheduler:
     def _heartbeat_and_recover(self, result: PassResult) -> None:
         cfg = self.settings.scheduler
         with self.session_factory() as session, session.begin():
-            if not heartbeat_job(session, self.job_id):
-                # A peer declared us dead (we were silent too long): our queued tries may
-                # have been taken over. Carry on under a new identity.
+            lock_ok = self.liveness_lock is None or self.liveness_lock.is_held()
+            if not heartbeat_job(session, self.job_id) or not lock_ok:
+                # A peer declared us dead (silent too long, or our lock's connection broke
+                # when the database restarted): our queued tries may have been taken over,
+                # which is safe, since a try is claimed only once. Carry on as a new job.
                 log.warning("Scheduler %s was declared dead; registering again", self.job_id)
-                self.job_id = register_job(session, SCHEDULER_JOB, executor=self.executor.name)
+                self._register(session)
         with self.session_factory() as session, session.begin():
             result.recovered += liveness.reap_lost_runners(
                 session, threshold=cfg.runner_health_threshold, budget=cfg.max_infrastructure_retries
