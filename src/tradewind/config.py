@@ -195,7 +195,7 @@ def load_settings(
     for section, values in _read_environment(env).items():
         merged.setdefault(section, {}).update(values)
     try:
-        return Settings(home=home_path, **merged)
+        return Settings.model_validate({"home": home_path, **merged})
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()

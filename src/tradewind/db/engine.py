@@ -66,8 +66,17 @@ def create_db_engine(
         "echo": echo,
         "isolation_level": "READ COMMITTED",
     }
+    # A network cut must turn into an error within seconds, not hang a process for the
+    # fifteen minutes TCP retransmission takes: the process then backs off and reconnects.
     if backend == "mysql":
-        kwargs["connect_args"] = {"charset": "utf8mb4"}
+        kwargs["connect_args"] = {
+            "charset": "utf8mb4", "connect_timeout": 5, "read_timeout": 60, "write_timeout": 30,
+        }
+    else:
+        kwargs["connect_args"] = {
+            "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5,
+            "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 10_000,
+        }
     engine = create_engine(url, **kwargs)
     _dispose_in_forked_children(engine)
     return engine

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 
 from tradewind.db.models import Pool
 
@@ -61,7 +61,7 @@ def migrate(engine: Engine, *, default_pool_slots: int = 128) -> str:
             exists = connection.execute(select(Pool.id).where(Pool.name == DEFAULT_POOL)).first()
             if exists is None:
                 connection.execute(
-                    Pool.__table__.insert().values(
+                    insert(Pool).values(
                         name=DEFAULT_POOL, slots=default_pool_slots, description="Default pool"
                     )
                 )

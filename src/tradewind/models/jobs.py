@@ -10,8 +10,9 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import Job
@@ -40,7 +41,7 @@ def register_job(session: Session, job_type: str, *, executor: str = "") -> int:
             latest_heartbeat=utcnow(),
         )
     )
-    primary_key = result.inserted_primary_key
+    primary_key = cast(CursorResult[Any], result).inserted_primary_key
     assert primary_key is not None
     return int(primary_key[0])
 

@@ -28,6 +28,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,6 +61,8 @@ RECORD_ATTEMPTS = 8
 # A runner that could not heartbeat for this fraction of runner_health_threshold kills its
 # task itself, before the schedulers' threshold passes and a retry may start elsewhere.
 SELF_FENCE_FRACTION = 0.7
+# How often the supervisor looks at its task, its heartbeats and its timeout.
+WATCH_TICK = 0.1
 _PR_SET_PDEATHSIG = 1
 
 
@@ -181,6 +184,33 @@ def _supervise(settings: Settings, session_factory: sessionmaker[Session], ctx: 
         return _record(session_factory, ctx, outcome, log_handle)
 
 
+class _Heartbeater(threading.Thread):
+    """Heartbeats from a thread of its own, so a database call that hangs (a network cut)
+    cannot stop the supervisor from noticing that it has been cut off for too long."""
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], ctx: TryContext, interval: float,
+        log_handle: Any,
+    ) -> None:
+        super().__init__(name="tradewind-heartbeat", daemon=True)
+        self.session_factory = session_factory
+        self.ctx = ctx
+        self.interval = interval
+        self.log_handle = log_handle
+        self.last_ok = time.monotonic()
+        self.taken_away = threading.Event()
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        while not self.finished.wait(self.interval):
+            beat = _heartbeat(self.session_factory, self.ctx, self.log_handle)
+            if beat is False:
+                self.taken_away.set()
+                return
+            if beat:
+                self.last_ok = time.monotonic()
+
+
 def _watch(
     settings: Settings,
     session_factory: sessionmaker[Session],
@@ -190,22 +220,34 @@ def _watch(
     log_handle: Any,
 ) -> tuple[Outcome, str]:
     """Wait for the task process while heartbeating; returns its outcome and how it ended."""
-    interval = settings.scheduler.runner_heartbeat_interval
+    heartbeater = _Heartbeater(
+        session_factory, ctx, settings.scheduler.runner_heartbeat_interval, log_handle
+    )
+    heartbeater.start()
+    try:
+        return _wait_for_task(settings, ctx, child, read_fd, log_handle, heartbeater)
+    finally:
+        heartbeater.finished.set()
+
+
+def _wait_for_task(
+    settings: Settings,
+    ctx: TryContext,
+    child: int,
+    read_fd: int,
+    log_handle: Any,
+    heartbeater: _Heartbeater,
+) -> tuple[Outcome, str]:
     started = time.monotonic()
     deadline = (
         started + ctx.execution_timeout.total_seconds() if ctx.execution_timeout else None
     )
-    next_heartbeat = started + interval
-    last_beat = started
     fence_after = settings.scheduler.runner_health_threshold * SELF_FENCE_FRACTION
     buffer = b""
     eof = False
     while True:
         now = time.monotonic()
-        waits = [next_heartbeat - now]
-        if deadline is not None:
-            waits.append(deadline - now)
-        timeout = max(0.0, min(waits))
+        timeout = WATCH_TICK if deadline is None else max(0.0, min(WATCH_TICK, deadline - now))
         if not eof:
             ready, _, _ = select.select([read_fd], [], [], timeout)
             if ready:
@@ -215,7 +257,7 @@ def _watch(
                 else:
                     eof = True
         else:
-            time.sleep(min(timeout, 0.05))
+            time.sleep(min(timeout, 0.01))
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid == child:
             while not eof and (chunk := os.read(read_fd, 65536)):
@@ -231,20 +273,15 @@ def _watch(
                 f"TaskTimeout: the task ran longer than its execution_timeout of "
                 f"{ctx.execution_timeout} and its process tree was killed",
             ), "timeout"
-        if now >= next_heartbeat:
-            next_heartbeat = now + interval
-            beat = _heartbeat(session_factory, ctx, log_handle)
-            if beat is False:
-                _kill_group(child, log_handle, "try taken away", grace=0.0)
-                return Outcome("failed", False, "taken away"), "taken_away"
-            if beat:
-                last_beat = now
-            elif now - last_beat > fence_after:
-                # Cut off from the database for so long that the schedulers will declare this
-                # try lost and retry it elsewhere: stop now, so two executions never overlap.
-                _kill_group(child, log_handle, f"no heartbeat for {now - last_beat:.1f}s",
-                            grace=0.0)
-                return Outcome("failed", False, "cut off"), "taken_away"
+        if heartbeater.taken_away.is_set():
+            _kill_group(child, log_handle, "try taken away", grace=0.0)
+            return Outcome("failed", False, "taken away"), "taken_away"
+        silent = now - heartbeater.last_ok
+        if silent > fence_after:
+            # Cut off from the database for so long that the schedulers will declare this
+            # try lost and retry it elsewhere: stop now, so two executions never overlap.
+            _kill_group(child, log_handle, f"no heartbeat for {silent:.1f}s", grace=0.0)
+            return Outcome("failed", False, "cut off"), "taken_away"
 
 
 def _heartbeat(

@@ -12,21 +12,21 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-T = TypeVar("T", bound=tuple[Any, ...])
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 
 def supports_row_locks(session: Session) -> bool:
     return session.get_bind().dialect.name in ("postgresql", "mysql")
 
 
-def skip_locked(query: Select[T], session: Session, *, of: Any = None) -> Select[T]:
+def skip_locked(query: S, session: Session, *, of: Any = None) -> S:
     """Lock the selected rows for this transaction, skipping rows locked by others."""
     if not supports_row_locks(session):
         return query
     return query.with_for_update(skip_locked=True, of=of)
 
 
-def lock_blocking(query: Select[T], session: Session) -> Select[T]:
+def lock_blocking(query: S, session: Session) -> S:
     """Lock rows and wait for them: used to serialise the short queueing step."""
     if not supports_row_locks(session):
         return query
