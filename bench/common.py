@@ -108,8 +108,10 @@ def describe(values: list[float]) -> str:
         return "n/a"
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return (f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-            f"max {max(values) * 1000:.0f} ms")
+    return (
+        f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"max {max(values) * 1000:.0f} ms"
+    )
 
 
 def peak_memory_mib() -> float:
@@ -121,5 +123,12 @@ def write_line(label: str, value: str) -> None:
     print(f"{label:<38} {value}")
 
 
-__all__ = ["Path", "RunFigures", "describe", "parse_args", "peak_memory_mib", "run_dag_once",
-           "write_line"]
+__all__ = [
+    "Path",
+    "RunFigures",
+    "describe",
+    "parse_args",
+    "peak_memory_mib",
+    "run_dag_once",
+    "write_line",
+]

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.chaos.cluster import Cluster  # noqa: E402
+
 from tradewind.db.models import Job, TaskInstance  # noqa: E402
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -42,11 +43,13 @@ DEFAULTS_ONLY = {  # the cluster helper speeds things up for tests; measure the 
 def _busiest_scheduler(cluster: Cluster) -> tuple[int, int, list[int]]:
     """(index in the cluster, job id, ids of its queued-but-unclaimed tries)."""
     with cluster.sessions() as session:
-        counts = dict(session.execute(
-            select(TaskInstance.queued_by_job_id, func.count())
-            .where(TaskInstance.state.in_(["queued", "running"]))
-            .group_by(TaskInstance.queued_by_job_id)
-        ).all())
+        counts = dict(
+            session.execute(
+                select(TaskInstance.queued_by_job_id, func.count())
+                .where(TaskInstance.state.in_(["queued", "running"]))
+                .group_by(TaskInstance.queued_by_job_id)
+            ).all()
+        )
         jobs = session.execute(
             select(Job.id, Job.pid).where(Job.job_type == "scheduler", Job.state == "running")
         ).all()
@@ -54,8 +57,13 @@ def _busiest_scheduler(cluster: Cluster) -> tuple[int, int, list[int]]:
     live = [(counts.get(job_id, 0), job_id, pid) for job_id, pid in jobs if pid in pids]
     _, job_id, pid = max(live)
     with cluster.sessions() as session:
-        queued = list(session.scalars(select(TaskInstance.id).where(
-            TaskInstance.queued_by_job_id == job_id, TaskInstance.state == "queued")))
+        queued = list(
+            session.scalars(
+                select(TaskInstance.id).where(
+                    TaskInstance.queued_by_job_id == job_id, TaskInstance.state == "queued"
+                )
+            )
+        )
     return pids[pid], job_id, queued
 
 
@@ -123,20 +131,26 @@ def measure(cluster: Cluster, kills: int) -> None:
         if first is not None:
             next_start.append(first)
         time.sleep(2)
-    print(f"bench/failover.py: {kills} kills of the busiest of 3 schedulers (PostgreSQL, "
-          "default settings)")
+    print(
+        f"bench/failover.py: {kills} kills of the busiest of 3 schedulers (PostgreSQL, "
+        "default settings)"
+    )
     _print("kill -> next task start", next_start)
     _print("kill -> start of each orphaned try", takeover)
-    print(f"{'tries delayed by a kill':<38} {delayed} (queued by the killed scheduler, "
-          "not yet claimed)")
+    print(
+        f"{'tries delayed by a kill':<38} {delayed} (queued by the killed scheduler, "
+        "not yet claimed)"
+    )
 
 
 def _print(label: str, values: list[float]) -> None:
     if not values:
         print(f"{label:<38} n/a")
         return
-    print(f"{label:<38} median {statistics.median(values):.2f} s, max {max(values):.2f} s "
-          f"({len(values)} samples)")
+    print(
+        f"{label:<38} median {statistics.median(values):.2f} s, max {max(values):.2f} s "
+        f"({len(values)} samples)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import describe, parse_args, peak_memory_mib, run_dag_once, write_line  # noqa: E402
+from common import describe, parse_args, peak_memory_mib, run_dag_once, write_line
 
 TASKS = 200
 SOURCE = f"""
@@ -32,15 +32,19 @@ with DAG("bench_fanout", schedule=None, start_date=datetime(2024, 1, 1),
 def main() -> None:
     args = parse_args(__doc__ or "")
     figures = run_dag_once(args, "bench_fanout", SOURCE)
-    durations = [end - start for start, end in zip(figures.starts, figures.ends)]
-    print(f"bench/fanout.py: {TASKS} independent no-op tasks ({args.executor} executor, "
-          f"parallelism {args.parallelism})")
+    durations = [end - start for start, end in zip(figures.starts, figures.ends, strict=False)]
+    print(
+        f"bench/fanout.py: {TASKS} independent no-op tasks ({args.executor} executor, "
+        f"parallelism {args.parallelism})"
+    )
     write_line("run state", figures.state)
     write_line("total wall time", f"{figures.wall_seconds:.2f} s")
     write_line("throughput", f"{TASKS / figures.wall_seconds:.1f} tasks/s")
     write_line("task try duration (claim to outcome)", describe(durations))
-    write_line("CPU time (scheduler + runners)", f"{figures.cpu_seconds:.2f} s "
-               f"({figures.cpu_seconds / TASKS * 1000:.0f} ms per task)")
+    write_line(
+        "CPU time (scheduler + runners)",
+        f"{figures.cpu_seconds:.2f} s ({figures.cpu_seconds / TASKS * 1000:.0f} ms per task)",
+    )
     write_line("scheduler peak RSS", f"{peak_memory_mib():.0f} MiB")
 
 

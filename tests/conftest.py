@@ -68,7 +68,7 @@ def _create_database(admin_url: str, kind: str) -> Iterator[str]:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         with admin.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as error:  # noqa: BLE001 - any connection failure means "unavailable"
+    except Exception as error:
         service_unavailable(kind, error)
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:

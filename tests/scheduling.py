@@ -50,11 +50,13 @@ class Harness:
     def parse(self) -> None:
         self.processor.refresh(force=True)
 
-    def trigger(self, dag_id: str, *, run_id: str | None = None,
-                conf: dict[str, Any] | None = None) -> str:
+    def trigger(
+        self, dag_id: str, *, run_id: str | None = None, conf: dict[str, Any] | None = None
+    ) -> str:
         with self.sessions() as session, session.begin():
-            run = trigger_dag(session, DagCache(), dag_id, now=db_now(session), run_id=run_id,
-                              conf=conf)
+            run = trigger_dag(
+                session, DagCache(), dag_id, now=db_now(session), run_id=run_id, conf=conf
+            )
             return run.run_id
 
     def start(self) -> None:
@@ -81,8 +83,9 @@ class Harness:
             ).one()
 
     def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 60.0) -> str:
-        self.run_until(lambda: self.run_state(dag_id, run_id) in FINISHED_DAG_RUN_STATES,
-                       timeout=timeout)
+        self.run_until(
+            lambda: self.run_state(dag_id, run_id) in FINISHED_DAG_RUN_STATES, timeout=timeout
+        )
         return self.run_state(dag_id, run_id)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
@@ -101,8 +104,13 @@ class Harness:
     def dump(self) -> str:
         with self.sessions() as session:
             rows = session.execute(
-                select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
-                       TaskInstance.state, TaskInstance.try_number)
+                select(
+                    TaskInstance.dag_id,
+                    TaskInstance.run_id,
+                    TaskInstance.task_id,
+                    TaskInstance.state,
+                    TaskInstance.try_number,
+                )
             ).all()
         return "; ".join(str(tuple(r)) for r in rows)
 
@@ -119,3 +127,41 @@ def harness(settings: Settings) -> Iterator[Harness]:
         yield h
     finally:
         h.close()
+
+
+# --- helpers for the scheduler, runner and processor tests -----------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def max_overlap(intervals: list[tuple[Any, Any, int]]) -> int:
+    """The largest total weight of ``(start, end, weight)`` intervals open at one instant.
+
+    An interval is open on ``[start, end)``: one that ends when another starts does not
+    overlap it.
+    """
+    events: list[tuple[Any, int, int]] = []
+    for start, end, weight in intervals:
+        assert start is not None and end is not None, (start, end)
+        events.append((start, 1, weight))
+        events.append((end, 0, -weight))  # ends sort before starts at the same instant
+    current = best = 0
+    for _when, _kind, delta in sorted(events, key=lambda e: (e[0], e[1])):
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def dag_runs(h: Harness, dag_id: str) -> list[DagRun]:
+    """The DAG's runs in creation order."""
+    with h.sessions() as session:
+        return list(
+            session.scalars(select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id))
+        )

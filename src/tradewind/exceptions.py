@@ -84,11 +84,11 @@ class NotFoundError(TradewindError):
     """A DAG, DAG run or task instance that does not exist."""
 
 
-class SkipTask(Exception):  # noqa: N818 - Airflow users know this name
+class SkipTask(Exception):
     """Raise inside a task to end this try as *skipped*."""
 
 
-class FailTask(Exception):  # noqa: N818
+class FailTask(Exception):
     """Raise inside a task to fail it at once, without using its remaining retries."""
 
 

@@ -112,18 +112,28 @@ class Cluster:
         run_ids = []
         with self.sessions() as session, session.begin():
             for i in range(count):
-                run = trigger_dag(session, DagCache(), "chaos", now=db_now(session),
-                                  run_id=f"chaos_{i:03d}")
+                run = trigger_dag(
+                    session, DagCache(), "chaos", now=db_now(session), run_id=f"chaos_{i:03d}"
+                )
                 run_ids.append(run.run_id)
         return run_ids
 
     # --- processes ----------------------------------------------------------------------
 
-    def start_scheduler(self, index: int | None = None) -> int:
+    def start_scheduler(
+        self,
+        index: int | None = None,
+        *,
+        prefix: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> int:
+        """Start a scheduler (``prefix`` e.g. runs it inside a network namespace)."""
         log = (self.home / f"scheduler-{len(self.schedulers)}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "tradewind", "scheduler"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [*(prefix or []), sys.executable, "-m", "tradewind", "scheduler"],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         if index is None:
             self.schedulers.append(process)

@@ -8,6 +8,7 @@ task's own retries, and its task process dies with it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-
 from tests.chaos.cluster import Cluster, Marker, process_alive, wait_until
+
 from tradewind.db.models import TaskTry
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
@@ -55,7 +56,9 @@ def _assert_every_task_ended_once(cluster: Cluster, run_ids: list[str]) -> None:
     for m in markers:
         if m.kind == "end":
             end_counts[(m.run_id, m.task_id)] += 1
-    expected = {(r, f"w{i}") for r in run_ids for i in range(WIDTH)} | {(r, "join") for r in run_ids}
+    expected = {(r, f"w{i}") for r in run_ids for i in range(WIDTH)} | {
+        (r, "join") for r in run_ids
+    }
     assert set(end_counts) == expected
     assert all(count == 1 for count in end_counts.values()), {
         k: v for k, v in end_counts.items() if v != 1
@@ -107,7 +110,8 @@ def _mid_work(cluster: Cluster) -> list:  # type: ignore[type-arg]
         and time.time() - m.at < 0.4
     }
     return [
-        ti for ti in cluster.running_tries()
+        ti
+        for ti in cluster.running_tries()
         if ti.pid and (ti.run_id, ti.task_id) in fresh and ti.task_id != "join"
     ]
 
@@ -133,12 +137,17 @@ def test_killing_runners_retries_each_once_without_spending_retries(cluster: Clu
             continue
         kills.append((victim.run_id, victim.task_id, int(victim.pid or 0), time.time()))
         # The task process of the killed runner must die with it.
-        task_pids = [m.pid for m in cluster.read_markers()
-                     if (m.run_id, m.task_id) == (victim.run_id, victim.task_id)
-                     and m.kind == "start"]
+        task_pids = [
+            m.pid
+            for m in cluster.read_markers()
+            if (m.run_id, m.task_id) == (victim.run_id, victim.task_id) and m.kind == "start"
+        ]
         for pid in task_pids:
-            wait_until(lambda pid=pid: not process_alive(pid), timeout=5,
-                       what=f"task process {pid} of a killed runner to die")
+            wait_until(
+                lambda pid=pid: not process_alive(pid),
+                timeout=5,
+                what=f"task process {pid} of a killed runner to die",
+            )
     assert len(kills) >= 3, "the chaos loop should have killed several runners"
     _assert_every_task_ended_once(cluster, run_ids)
     executions = _executions(cluster.read_markers())
@@ -146,7 +155,7 @@ def test_killing_runners_retries_each_once_without_spending_retries(cluster: Clu
     for run_id, task_id, _pid, when in kills:
         kill_times[(run_id, task_id)].append(when)
     for key, runs in executions.items():
-        for (first, first_end), (second, _) in zip(runs, runs[1:]):
+        for (_first, first_end), (second, _) in itertools.pairwise(runs):
             if first_end is not None:
                 assert first_end.at <= second.at, f"{key}: executions overlap"
             else:

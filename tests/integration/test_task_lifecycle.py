@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import select
-
 from tests.scheduling import Harness, harness, write_dag
+
 from tradewind.config import Settings
 from tradewind.db.models import TaskTry, XCom
 from tradewind.runner.logs import log_path
@@ -27,7 +27,10 @@ def h(make_settings: Callable[..., Settings]) -> Iterator[Harness]:
 
 
 def test_xcom_passes_between_taskflow_tasks(h: Harness) -> None:
-    write_dag(h.settings, "xcom_dag", """
+    write_dag(
+        h.settings,
+        "xcom_dag",
+        """
         from datetime import datetime, date
         from decimal import Decimal
         from tradewind import dag, task
@@ -48,7 +51,8 @@ def test_xcom_passes_between_taskflow_tasks(h: Harness) -> None:
             consume(produce())
 
         xcom_dag()
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("xcom_dag")
     assert h.wait_for_run("xcom_dag", run_id) == "success"
@@ -59,7 +63,10 @@ def test_xcom_passes_between_taskflow_tasks(h: Harness) -> None:
 
 
 def test_failing_task_fails_run_and_marks_downstream_upstream_failed(h: Harness) -> None:
-    write_dag(h.settings, "failing", """
+    write_dag(
+        h.settings,
+        "failing",
+        """
         from datetime import datetime
         from tradewind import DAG
         from tradewind.operators import BashOperator, EmptyOperator
@@ -69,21 +76,26 @@ def test_failing_task_fails_run_and_marks_downstream_upstream_failed(h: Harness)
             after = EmptyOperator(task_id="after")
             cleanup = EmptyOperator(task_id="cleanup", trigger_rule="all_done")
             boom >> after >> cleanup
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("failing")
     assert h.wait_for_run("failing", run_id) == "success"  # the leaf 'cleanup' succeeded
     states = h.task_states("failing", run_id)
     assert states == {"boom": "failed", "after": "upstream_failed", "cleanup": "success"}
     boom = next(t for t in h.task_instances("failing", run_id) if t.task_id == "boom")
-    text = log_path(h.settings.log_folder, dag_id="failing", run_id=run_id, task_id="boom",
-                    try_number=1).read_text()
+    text = log_path(
+        h.settings.log_folder, dag_id="failing", run_id=run_id, task_id="boom", try_number=1
+    ).read_text()
     assert "about to fail" in text
     assert boom.try_number == 1
 
 
 def test_leaf_failure_fails_the_run(h: Harness) -> None:
-    write_dag(h.settings, "leaf_fail", """
+    write_dag(
+        h.settings,
+        "leaf_fail",
+        """
         from datetime import datetime
         from tradewind import DAG, task
 
@@ -92,7 +104,8 @@ def test_leaf_failure_fails_the_run(h: Harness) -> None:
             def broken():
                 raise ValueError("bad data")
             broken()
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("leaf_fail")
     assert h.wait_for_run("leaf_fail", run_id) == "failed"
@@ -102,7 +115,10 @@ def test_leaf_failure_fails_the_run(h: Harness) -> None:
 
 
 def test_branch_skips_the_path_not_taken(h: Harness) -> None:
-    write_dag(h.settings, "branchy", """
+    write_dag(
+        h.settings,
+        "branchy",
+        """
         from datetime import datetime
         from tradewind import DAG, task
         from tradewind.operators import EmptyOperator
@@ -118,7 +134,8 @@ def test_branch_skips_the_path_not_taken(h: Harness) -> None:
             pick() >> [left, right]
             right >> after_right
             [left, after_right] >> join
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("branchy")
     assert h.wait_for_run("branchy", run_id) == "success"
@@ -133,7 +150,10 @@ def test_branch_skips_the_path_not_taken(h: Harness) -> None:
 
 def test_timeout_kills_the_process_tree_and_fails(h: Harness, tmp_path) -> None:
     marker = tmp_path / "child_pid"
-    write_dag(h.settings, "slow", f"""
+    write_dag(
+        h.settings,
+        "slow",
+        f"""
         from datetime import datetime, timedelta
         from tradewind import DAG
         from tradewind.operators import BashOperator
@@ -141,7 +161,8 @@ def test_timeout_kills_the_process_tree_and_fails(h: Harness, tmp_path) -> None:
         with DAG("slow", schedule=None, start_date=datetime(2024, 1, 1)):
             BashOperator(task_id="sleepy", execution_timeout=timedelta(seconds=1),
                          bash_command="sleep 60 & echo $! > {marker}; wait")
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("slow")
     assert h.wait_for_run("slow", run_id, timeout=30) == "failed"
@@ -162,7 +183,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_retry_then_success_keeps_every_try(h: Harness) -> None:
-    write_dag(h.settings, "retrying", """
+    write_dag(
+        h.settings,
+        "retrying",
+        """
         from datetime import datetime, timedelta
         from tradewind import DAG, task
 
@@ -174,27 +198,33 @@ def test_retry_then_success_keeps_every_try(h: Harness) -> None:
                     raise RuntimeError(f"try {ti.try_number} fails")
                 return ti.try_number
             flaky()
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("retrying")
     assert h.wait_for_run("retrying", run_id) == "success"
     (ti,) = h.task_instances("retrying", run_id)
     assert (ti.state, ti.try_number) == ("success", 3)
     with h.sessions() as session:
-        tries = session.execute(select(TaskTry.try_number, TaskTry.state)
-                                .order_by(TaskTry.try_number)).all()
+        tries = session.execute(
+            select(TaskTry.try_number, TaskTry.state).order_by(TaskTry.try_number)
+        ).all()
     assert [tuple(t) for t in tries] == [(1, "up_for_retry"), (2, "up_for_retry"), (3, "success")]
 
 
 def test_retries_exhausted_fails(h: Harness) -> None:
-    write_dag(h.settings, "always_fails", """
+    write_dag(
+        h.settings,
+        "always_fails",
+        """
         from datetime import datetime
         from tradewind import DAG
         from tradewind.operators import BashOperator
 
         with DAG("always_fails", schedule=None, start_date=datetime(2024, 1, 1)):
             BashOperator(task_id="nope", bash_command="exit 1", retries=1, retry_delay=0)
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("always_fails")
     assert h.wait_for_run("always_fails", run_id) == "failed"
@@ -203,14 +233,18 @@ def test_retries_exhausted_fails(h: Harness) -> None:
 
 
 def test_bash_exit_99_skips(h: Harness) -> None:
-    write_dag(h.settings, "skipper", """
+    write_dag(
+        h.settings,
+        "skipper",
+        """
         from datetime import datetime
         from tradewind import DAG
         from tradewind.operators import BashOperator, EmptyOperator
 
         with DAG("skipper", schedule=None, start_date=datetime(2024, 1, 1)):
             BashOperator(task_id="maybe", bash_command="exit 99") >> EmptyOperator(task_id="next")
-    """)
+    """,
+    )
     h.parse()
     run_id = h.trigger("skipper")
     assert h.wait_for_run("skipper", run_id) == "success"
@@ -220,7 +254,10 @@ def test_bash_exit_99_skips(h: Harness) -> None:
 def test_xcom_too_large_fails_with_clear_message(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(core={"xcom_max_size": 1000})
     with harness(settings) as h:
-        write_dag(settings, "big", """
+        write_dag(
+            settings,
+            "big",
+            """
             from datetime import datetime
             from tradewind import DAG, task
 
@@ -229,7 +266,8 @@ def test_xcom_too_large_fails_with_clear_message(make_settings: Callable[..., Se
                 def huge():
                     return "x" * 5000
                 huge()
-        """)
+        """,
+        )
         h.parse()
         run_id = h.trigger("big")
         assert h.wait_for_run("big", run_id) == "failed"
@@ -240,16 +278,22 @@ def test_xcom_too_large_fails_with_clear_message(make_settings: Callable[..., Se
 
 def test_templated_bash_sees_context_and_conf(h: Harness, tmp_path) -> None:
     out = tmp_path / "out.txt"
-    write_dag(h.settings, "templated", f"""
+    write_dag(
+        h.settings,
+        "templated",
+        f"""
         from datetime import datetime
         from tradewind import DAG
         from tradewind.operators import BashOperator
 
         with DAG("templated", schedule=None, start_date=datetime(2024, 1, 1),
                  params={{"who": "nobody"}}):
-            BashOperator(task_id="say",
-                         bash_command="echo {{{{ ds }}}} {{{{ params.who }}}} {{{{ run_id }}}} > {out}")
-    """)
+            BashOperator(
+                task_id="say",
+                bash_command="echo {{{{ ds }}}} {{{{ params.who }}}} {{{{ run_id }}}} > {out}",
+            )
+    """,
+    )
     h.parse()
     run_id = h.trigger("templated", run_id="my_run", conf={"who": "ada"})
     assert h.wait_for_run("templated", run_id) == "success"

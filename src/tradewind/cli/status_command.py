@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from tradewind.cli.common import OUTPUT_OPTION, OutputFormat, console, iso, print_rows, state
-from tradewind.db.models import TaskInstance
-from tradewind.models.jobs import db_now, list_jobs
 from tradewind.rules.states import TaskInstanceState
 
 
 def status(output: OutputFormat = OUTPUT_OPTION) -> None:
     """Each process with host, pid, start time, last heartbeat and whether it is alive."""
+    from sqlalchemy import select
+
+    from tradewind.db.models import TaskInstance
+    from tradewind.models.jobs import db_now, list_jobs
+
     cfg = state.settings.scheduler
     with state.session() as session:
         now = db_now(session)
@@ -50,5 +51,17 @@ def status(output: OutputFormat = OUTPUT_OPTION) -> None:
     if output is OutputFormat.table and not rows:
         console.print("No scheduler, web server, worker or runner is alive.")
         return
-    print_rows(rows, ["kind", "id", "hostname", "pid", "start_date", "latest_heartbeat",
-                      "heartbeat_age_seconds", "alive"], output)
+    print_rows(
+        rows,
+        [
+            "kind",
+            "id",
+            "hostname",
+            "pid",
+            "start_date",
+            "latest_heartbeat",
+            "heartbeat_age_seconds",
+            "alive",
+        ],
+        output,
+    )

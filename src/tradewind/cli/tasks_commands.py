@@ -7,46 +7,58 @@ import socket
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import select
 
 from tradewind.cli.common import OUTPUT_OPTION, OutputFormat, console, fail, iso, print_rows, state
-from tradewind.dag_processing.parser import find_dag_files, load_dags_from_file
-from tradewind.dag_processing.processor import EXAMPLE_DAGS_FOLDER
-from tradewind.dag_processing.serialization import SerializedDag
-from tradewind.db.models import Dag, DagRun, TaskInstance, TaskTry
-from tradewind.models import transitions
-from tradewind.models.dag_runs import conf_from_json, get_dag_run
-from tradewind.rules.states import DagRunState
-from tradewind.runner.logs import log_path, read_log
-from tradewind.runner.runtime_ti import MemoryTaskInstance
-from tradewind.runner.task_process import RunInfo, execute_task
-from tradewind.scheduler.dag_cache import DagCache
-from tradewind.sdk.dag import DAG
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from tradewind.dag_processing.serialization import SerializedDag
+    from tradewind.db.models import DagRun
+    from tradewind.sdk.dag import DAG
 
 app = typer.Typer(help="Inspect, test, stop and clear task instances.", no_args_is_help=True)
 
-STATE_COLUMNS = ["task_id", "map_index", "state", "try_number", "start_date", "end_date",
-                 "hostname"]
+STATE_COLUMNS = [
+    "task_id",
+    "map_index",
+    "state",
+    "try_number",
+    "start_date",
+    "end_date",
+    "hostname",
+]
 
 
-def _require_run(session: object, dag_id: str, run_id: str) -> DagRun:
-    run = get_dag_run(session, dag_id, run_id)  # type: ignore[arg-type]
+def _require_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+    from tradewind.models.dag_runs import get_dag_run
+
+    run = get_dag_run(session, dag_id, run_id)
     if run is None:
-        raise fail(f"DAG '{dag_id}' has no run '{run_id}'; see `tradewind dags list-runs {dag_id}`.")
+        raise fail(
+            f"DAG '{dag_id}' has no run '{run_id}'; see `tradewind dags list-runs {dag_id}`."
+        )
     return run
 
 
 @app.command("states-for-dag-run")
 def states_for_dag_run(dag_id: str, run_id: str, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Each task instance of a run: state, try number, times and host."""
+    from sqlalchemy import select
+
+    from tradewind.db.models import TaskInstance
+
     with state.session() as session:
         run = _require_run(session, dag_id, run_id)
         tis = session.scalars(
             select(TaskInstance)
             .where(TaskInstance.dag_run_id == run.id)
-            .order_by(TaskInstance.start_date.is_(None), TaskInstance.start_date, TaskInstance.task_id)
+            .order_by(
+                TaskInstance.start_date.is_(None), TaskInstance.start_date, TaskInstance.task_id
+            )
         )
         rows = [
             {
@@ -66,6 +78,10 @@ def states_for_dag_run(dag_id: str, run_id: str, output: OutputFormat = OUTPUT_O
 @app.command("tries")
 def tries(dag_id: str, run_id: str, task_id: str, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Every try of a task instance and how it ended (including tries lost to a dead runner)."""
+    from sqlalchemy import select
+
+    from tradewind.db.models import TaskInstance, TaskTry
+
     with state.session() as session:
         run = _require_run(session, dag_id, run_id)
         rows = [
@@ -85,13 +101,19 @@ def tries(dag_id: str, run_id: str, task_id: str, output: OutputFormat = OUTPUT_
                 .order_by(TaskTry.try_number)
             )
         ]
-    print_rows(rows, ["try_number", "state", "reason", "hostname", "pid", "start_date",
-                      "end_date"], output)
+    print_rows(
+        rows, ["try_number", "state", "reason", "hostname", "pid", "start_date", "end_date"], output
+    )
 
 
 @app.command("stop")
 def stop(dag_id: str, run_id: str, task_id: str) -> None:
     """Stop a running try: its runner kills the task's whole process tree within seconds."""
+    from sqlalchemy import select
+
+    from tradewind.db.models import TaskInstance
+    from tradewind.models import transitions
+
     with state.session() as session:
         run = _require_run(session, dag_id, run_id)
         ti = session.scalars(
@@ -112,9 +134,18 @@ def clear(
     dag_id: str,
     run_id: str,
     task_id: list[str] = typer.Option(None, "--task-id", "-t", help="Only these tasks."),
-    downstream: bool = typer.Option(False, "--downstream", "-d", help="Also their downstream tasks."),
+    downstream: bool = typer.Option(
+        False, "--downstream", "-d", help="Also their downstream tasks."
+    ),
 ) -> None:
     """Clear task instances so they run again (all of the run's by default)."""
+    from sqlalchemy import select
+
+    from tradewind.db.models import TaskInstance
+    from tradewind.models import transitions
+    from tradewind.rules.states import DagRunState
+    from tradewind.scheduler.dag_cache import DagCache
+
     with state.session() as session:
         run = _require_run(session, dag_id, run_id)
         dag = DagCache().get(session, dag_id)
@@ -146,6 +177,11 @@ def logs(
     try_number: int = typer.Option(0, "--try", help="Which try (default: the latest)."),
 ) -> None:
     """Print the log of a task's try."""
+    from sqlalchemy import select
+
+    from tradewind.db.models import TaskInstance
+    from tradewind.runner.logs import log_path, read_log
+
     with state.session() as session:
         run = _require_run(session, dag_id, run_id)
         ti = session.scalars(
@@ -156,8 +192,14 @@ def logs(
         if ti is None:
             raise fail(f"run '{run_id}' of '{dag_id}' has no task '{task_id}'.")
     number = try_number or ti.try_number
-    path = log_path(state.settings.log_folder, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                    try_number=number, map_index=ti.map_index)
+    path = log_path(
+        state.settings.log_folder,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        try_number=number,
+        map_index=ti.map_index,
+    )
     if not path.exists():
         raise fail(f"no log for try {number} at {path}")
     sys.stdout.write(read_log(path))
@@ -176,21 +218,28 @@ def _with_descendants(dag: SerializedDag, task_ids: set[str]) -> set[str]:
 
 def _find_dag(dag_id: str) -> DAG:
     """Import the DAG's file directly: from the database's record, else by searching."""
+    from sqlalchemy import select
+
+    from tradewind.dag_processing.parser import find_dag_files, load_dags_from_file
+    from tradewind.dag_processing.processor import EXAMPLE_DAGS_FOLDER
+    from tradewind.db.models import Dag
+
     candidates: list[Path] = []
-    try:
-        with state.session() as session:
-            fileloc = session.scalar(select(Dag.fileloc).where(Dag.dag_id == dag_id))
-        if fileloc:
-            candidates.append(Path(fileloc))
-    except Exception:  # noqa: BLE001 - no database yet: search the folder instead
-        pass
+    if not state.database_file_missing():  # never create a SQLite file just to look
+        try:
+            with state.session() as session:
+                fileloc = session.scalar(select(Dag.fileloc).where(Dag.dag_id == dag_id))
+            if fileloc:
+                candidates.append(Path(fileloc))
+        except Exception:  # no usable database: search the folder instead
+            pass
     candidates += find_dag_files(state.settings.dags_folder)
     if state.settings.core.load_examples:
         candidates += find_dag_files(EXAMPLE_DAGS_FOLDER)
     for path in candidates:
         try:
             dags = load_dags_from_file(path)
-        except Exception:  # noqa: BLE001 - a broken neighbour must not hide the DAG
+        except Exception:  # a broken neighbour must not hide the DAG
             continue
         if dag_id in dags:
             return dags[dag_id]
@@ -205,20 +254,43 @@ def test(
     conf: str | None = typer.Option(None, "--conf", "-c", help="JSON object as dag_run.conf."),
 ) -> None:
     """Run one task now in this process, without the scheduler; nothing is recorded."""
+    from tradewind.models.dag_runs import conf_from_json
+    from tradewind.runner.runtime_ti import MemoryTaskInstance
+    from tradewind.runner.task_process import RunInfo, execute_task
+
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s - %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
     dag = _find_dag(dag_id)
     if task_id not in dag.task_dict:
-        raise fail(f"DAG '{dag_id}' has no task '{task_id}'; tasks: {', '.join(sorted(dag.task_dict))}")
-    when = (logical_date or datetime.now(timezone.utc))
+        known = ", ".join(sorted(dag.task_dict))
+        raise fail(f"DAG '{dag_id}' has no task '{task_id}'; tasks: {known}")
+    when = logical_date or datetime.now(timezone.utc)
     when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
     interval = dag.timetable.infer_manual_data_interval(when)
-    ti = MemoryTaskInstance(dag_id=dag_id, task_id=task_id, run_id=f"test__{when.isoformat()}",
-                            map_index=-1, try_number=1, max_tries=0, hostname=socket.getfqdn(),
-                            xcom_max_size=state.settings.core.xcom_max_size)
-    run = RunInfo(dag_id=dag_id, run_id=ti.run_id, run_type="test", logical_date=when,
-                  data_interval_start=interval.start, data_interval_end=interval.end,
-                  conf=conf_from_json(conf), start_date=when)
+    ti = MemoryTaskInstance(
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=f"test__{when.isoformat()}",
+        map_index=-1,
+        try_number=1,
+        max_tries=0,
+        hostname=socket.getfqdn(),
+        xcom_max_size=state.settings.core.xcom_max_size,
+    )
+    run = RunInfo(
+        dag_id=dag_id,
+        run_id=ti.run_id,
+        run_type="test",
+        logical_date=when,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        conf=conf_from_json(conf),
+        start_date=when,
+    )
     outcome = execute_task(dag, task_id, ti, run, will_retry=False)
-    console.print(f"Task {task_id} ended: {outcome.state}"
-                  + (f" ({outcome.message})" if outcome.message else ""), highlight=False)
+    console.print(
+        f"Task {task_id} ended: {outcome.state}"
+        + (f" ({outcome.message})" if outcome.message else ""),
+        highlight=False,
+    )
     raise typer.Exit(0 if outcome.state in ("success", "skipped") else 1)

@@ -112,8 +112,15 @@ def store_parse_result(
     now = db_now(session)
     file_row = session.get(DagFile, key)
     if file_row is None:
-        session.add(DagFile(fileloc_hash=key, fileloc=fileloc, mtime=mtime, last_parsed=now,
-                            parse_duration=result.duration))
+        session.add(
+            DagFile(
+                fileloc_hash=key,
+                fileloc=fileloc,
+                mtime=mtime,
+                last_parsed=now,
+                parse_duration=result.duration,
+            )
+        )
     else:
         file_row.mtime, file_row.last_parsed = mtime, now
         file_row.parse_duration = result.duration
@@ -137,7 +144,11 @@ def store_parse_result(
 
 
 def store_dag(
-    session: Session, data: dict[str, object], *, fileloc: str, now: datetime,
+    session: Session,
+    data: dict[str, object],
+    *,
+    fileloc: str,
+    now: datetime,
     paused_at_creation: bool,
 ) -> None:
     """Upsert one serialized DAG and, when its structure changed, its next run."""
@@ -146,7 +157,13 @@ def store_dag(
     row = session.get(Dag, serialized.dag_id)
     is_new = row is None
     if row is None:
-        row = Dag(dag_id=serialized.dag_id, is_paused=paused_at_creation, fileloc=fileloc)
+        # The DAG's own is_paused_upon_creation wins over the configured default (Airflow).
+        paused = serialized.is_paused_upon_creation
+        row = Dag(
+            dag_id=serialized.dag_id,
+            fileloc=fileloc,
+            is_paused=paused_at_creation if paused is None else paused,
+        )
         session.add(row)
     changed = is_new or row.dag_hash != digest or not row.is_active
     row.fileloc = fileloc
@@ -165,8 +182,15 @@ def store_dag(
     blob = session.get(SerializedDagRow, serialized.dag_id)
     text = json.dumps(data, sort_keys=True)
     if blob is None:
-        session.add(SerializedDagRow(dag_id=serialized.dag_id, fileloc=fileloc, data=text,
-                                     dag_hash=digest, last_updated=now))
+        session.add(
+            SerializedDagRow(
+                dag_id=serialized.dag_id,
+                fileloc=fileloc,
+                data=text,
+                dag_hash=digest,
+                last_updated=now,
+            )
+        )
     else:
         blob.fileloc, blob.data, blob.dag_hash, blob.last_updated = fileloc, text, digest, now
     update_next_dagrun(session, row, serialized, now=now)
@@ -185,8 +209,9 @@ def update_next_dagrun(session: Session, row: Dag, dag: SerializedDag, *, now: d
     )
     info = dag.timetable.next_dagrun_info(
         last_automated_data_interval=last_interval,
-        restriction=TimeRestriction(earliest=dag.start_date, latest=dag.end_date,
-                                    catchup=dag.catchup),
+        restriction=TimeRestriction(
+            earliest=dag.start_date, latest=dag.end_date, catchup=dag.catchup
+        ),
         now=now,
     )
     if info is None:

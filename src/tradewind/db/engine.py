@@ -70,16 +70,53 @@ def create_db_engine(
     # fifteen minutes TCP retransmission takes: the process then backs off and reconnects.
     if backend == "mysql":
         kwargs["connect_args"] = {
-            "charset": "utf8mb4", "connect_timeout": 5, "read_timeout": 60, "write_timeout": 30,
+            "charset": "utf8mb4",
+            "connect_timeout": 5,
+            "read_timeout": 60,
+            "write_timeout": 30,
         }
     else:
         kwargs["connect_args"] = {
-            "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5,
-            "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 10_000,
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10_000,
         }
     engine = create_engine(url, **kwargs)
+    _bound_session_waits(engine, backend)
     _dispose_in_forked_children(engine)
     return engine
+
+
+# A process cut off from the network in the middle of a transaction keeps its row locks
+# until the server notices. These session settings make the server end such a transaction
+# within seconds, and make a process waiting for a lock give up and retry its pass.
+IDLE_IN_TRANSACTION_TIMEOUT_S = 10
+LOCK_WAIT_TIMEOUT_S = 15
+
+
+def _bound_session_waits(engine: Engine, backend: str) -> None:
+    if backend == "postgresql":
+        statements = [
+            f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT_S}s'",
+            f"SET lock_timeout = '{LOCK_WAIT_TIMEOUT_S}s'",
+            "SET tcp_keepalives_idle = 5",
+            "SET tcp_keepalives_interval = 2",
+            "SET tcp_keepalives_count = 3",
+        ]
+    else:
+        statements = [f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}"]
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+        if backend == "postgresql":
+            dbapi_connection.commit()
 
 
 def _create_sqlite_engine(url: str, *, echo: bool) -> Engine:

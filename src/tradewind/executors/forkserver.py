@@ -88,13 +88,14 @@ def serve(in_fd: int, out_fd: int) -> None:
                     for fd in (in_fd, out_fd):  # the pipes belong to the scheduler
                         os.dup2(devnull, fd)
                     code = supervisor.run_try(settings, ti_id, try_number)
-                except BaseException:  # noqa: BLE001 - report anything, then exit
+                except BaseException:
                     traceback.print_exc()
                 finally:
                     os._exit(code)
             running[pid] = (ti_id, try_number)
-            _emit(out_fd, {"event": "started", "ti_id": ti_id, "try_number": try_number,
-                           "pid": pid})
+            _emit(
+                out_fd, {"event": "started", "ti_id": ti_id, "try_number": try_number, "pid": pid}
+            )
 
 
 def _reap(running: dict[int, tuple[int, int]], out_fd: int) -> None:
@@ -106,8 +107,16 @@ def _reap(running: dict[int, tuple[int, int]], out_fd: int) -> None:
         if pid == 0:
             return
         ti_id, try_number = running.pop(pid, (0, 0))
-        _emit(out_fd, {"event": "exited", "ti_id": ti_id, "try_number": try_number, "pid": pid,
-                       "returncode": os.waitstatus_to_exitcode(status)})
+        _emit(
+            out_fd,
+            {
+                "event": "exited",
+                "ti_id": ti_id,
+                "try_number": try_number,
+                "pid": pid,
+                "returncode": os.waitstatus_to_exitcode(status),
+            },
+        )
 
 
 def main() -> None:

@@ -57,9 +57,7 @@ def heartbeat_job(session: Session, job_id: int) -> bool:
 
 
 def end_job(session: Session, job_id: int, *, state: str = JOB_SUCCESS) -> None:
-    session.execute(
-        update(Job).where(Job.id == job_id).values(state=state, end_date=utcnow())
-    )
+    session.execute(update(Job).where(Job.id == job_id).values(state=state, end_date=utcnow()))
 
 
 def end_jobs(session: Session, job_ids: set[int], *, state: str) -> None:

@@ -51,7 +51,9 @@ class LivenessLock:
         if dialect == "postgresql":
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _pg_key(self.job_id)})
         else:
-            connection.execute(text("SELECT GET_LOCK(:name, 10)"), {"name": _mysql_name(self.job_id)})
+            connection.execute(
+                text("SELECT GET_LOCK(:name, 10)"), {"name": _mysql_name(self.job_id)}
+            )
         connection.commit()
         self._connection = connection
 
@@ -63,7 +65,7 @@ class LivenessLock:
             self._connection.execute(text("SELECT 1"))
             self._connection.commit()
             return True
-        except Exception:  # noqa: BLE001 - any failure means the lock may be gone
+        except Exception:
             self.release()
             return False
 
@@ -76,7 +78,7 @@ class LivenessLock:
             # hand the connection back to the pool with the lock still held.
             connection.invalidate()
             connection.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("closing the liveness lock connection failed", exc_info=True)
 
 

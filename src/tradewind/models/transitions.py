@@ -36,9 +36,7 @@ def _changed(result: object) -> bool:
 # --- decided by the scheduler from upstream states -------------------------------------
 
 
-def set_dependency_outcome(
-    session: Session, ti_id: int, *, expected: str, new_state: str
-) -> bool:
+def set_dependency_outcome(session: Session, ti_id: int, *, expected: str, new_state: str) -> bool:
     """``none``/``up_for_retry`` → ``scheduled``, ``skipped`` or ``upstream_failed``."""
     values: dict[str, object] = {"state": new_state, "updated_at": utcnow()}
     if new_state in (State.SKIPPED, State.UPSTREAM_FAILED):
@@ -247,8 +245,13 @@ def stop_try(session: Session, ti_id: int, *, reason: str = "stopped by user") -
     Returns the state the task instance was in, or None if it had already finished.
     """
     ti = session.get(TI, ti_id)
-    if ti is None or ti.state not in (State.QUEUED, State.RUNNING, State.SCHEDULED,
-                                      State.UP_FOR_RETRY, State.NONE):
+    if ti is None or ti.state not in (
+        State.QUEUED,
+        State.RUNNING,
+        State.SCHEDULED,
+        State.UP_FOR_RETRY,
+        State.NONE,
+    ):
         return None
     previous = ti.state
     result = session.execute(

@@ -4,9 +4,8 @@ This module owns the arithmetic of schedules, in Airflow 2's data-interval model
 covers the interval ``[start, end)``, its ``logical_date`` is ``start``, and it becomes due
 at ``end`` (its ``run_after``). The scheduler asks :meth:`Timetable.next_dagrun_info` for
 the run after the last automated one, stores its ``run_after``, and creates it when that
-time has come. Everything
-here is pure: the current time comes in as ``now``, so that the rules can be tested with
-any clock and two schedulers agree on the answer.
+time has come. Everything here is pure: the current time comes in as ``now``, so that the
+rules can be tested with any clock and two schedulers agree on the answer.
 
 All datetimes returned are timezone-aware UTC. Cron expressions are evaluated on the wall
 clock of the DAG's time zone, so that ``0 2 * * *`` in ``Europe/Berlin`` means 02:00 in

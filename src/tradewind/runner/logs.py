@@ -20,7 +20,9 @@ def _safe(part: str) -> str:
 def log_path(
     base: Path, *, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
 ) -> Path:
-    folder = base / f"dag_id={_safe(dag_id)}" / f"run_id={_safe(run_id)}" / f"task_id={_safe(task_id)}"
+    folder = (
+        base / f"dag_id={_safe(dag_id)}" / f"run_id={_safe(run_id)}" / f"task_id={_safe(task_id)}"
+    )
     if map_index >= 0:
         folder = folder / f"map_index={map_index}"
     return folder / f"attempt={try_number}.log"

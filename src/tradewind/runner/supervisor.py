@@ -189,7 +189,10 @@ class _Heartbeater(threading.Thread):
     cannot stop the supervisor from noticing that it has been cut off for too long."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], ctx: TryContext, interval: float,
+        self,
+        session_factory: sessionmaker[Session],
+        ctx: TryContext,
+        interval: float,
         log_handle: Any,
     ) -> None:
         super().__init__(name="tradewind-heartbeat", daemon=True)
@@ -239,9 +242,7 @@ def _wait_for_task(
     heartbeater: _Heartbeater,
 ) -> tuple[Outcome, str]:
     started = time.monotonic()
-    deadline = (
-        started + ctx.execution_timeout.total_seconds() if ctx.execution_timeout else None
-    )
+    deadline = started + ctx.execution_timeout.total_seconds() if ctx.execution_timeout else None
     fence_after = settings.scheduler.runner_health_threshold * SELF_FENCE_FRACTION
     buffer = b""
     eof = False
@@ -291,12 +292,14 @@ def _heartbeat(
     try:
         with session_factory() as session, session.begin():
             return transitions.heartbeat_try(session, ctx.ti_id, claim_token=ctx.claim_token)
-    except Exception as error:  # noqa: BLE001 - a short database outage must not kill the task
+    except Exception as error:
         _write_line(log_handle, f"WARNING - Heartbeat failed, will retry: {error}")
         return None
 
 
-def _kill_group(child: int, log_handle: Any, why: str, *, grace: float = KILL_GRACE_SECONDS) -> None:
+def _kill_group(
+    child: int, log_handle: Any, why: str, *, grace: float = KILL_GRACE_SECONDS
+) -> None:
     """SIGTERM the task's process group, then SIGKILL what is left after ``grace`` seconds."""
     _write_line(log_handle, f"WARNING - Killing the task's process group ({why})")
     if grace:
@@ -358,8 +361,10 @@ def _record_once(
     state: str = outcome.state
     next_retry_at = None
     with session_factory() as session, session.begin():
-        if state == "failed" and outcome.retry_allowed and should_retry(
-            ctx.try_number, ctx.max_tries
+        if (
+            state == "failed"
+            and outcome.retry_allowed
+            and should_retry(ctx.try_number, ctx.max_tries)
         ):
             state = "up_for_retry"
             delay = retry_delay(
@@ -439,7 +444,7 @@ def _task_process_main(  # pragma: no cover - runs in the forked task process
             dag = load_dag(ctx.fileloc, ctx.dag_id)
             will_retry = should_retry(ctx.try_number, ctx.max_tries)
             outcome = execute_task(dag, ctx.task_id, ti, ctx.run, will_retry=will_retry)
-        except Exception as error:  # noqa: BLE001 - the DAG file itself failed to load
+        except Exception as error:
             logging.getLogger("tradewind.task").exception("Could not load the DAG")
             outcome = Outcome("failed", True, f"{type(error).__name__}: {error}")
         sys.stdout.flush()

@@ -99,7 +99,7 @@ def execute_task(dag: DAG, task_id: str, ti: Any, run: RunInfo, *, will_retry: b
             log.error("Task failed without retry: %s", error)
             _run_callback(task.on_failure_callback, context, error)
             return Outcome("failed", False, str(error) or "FailTask raised")
-        except BaseException as error:  # noqa: BLE001 - user code may raise anything
+        except BaseException as error:
             text = _describe(error)
             log.error("Task failed: %s", text)
             callback = task.on_retry_callback if will_retry else task.on_failure_callback
@@ -126,5 +126,5 @@ def _run_callback(callback: Any, context: Any, error: BaseException | None) -> N
             context["exception"] = error
         try:
             item(context)
-        except Exception:  # noqa: BLE001 - a broken callback must not change the outcome
+        except Exception:
             log.exception("Callback %r raised; the task's outcome is unchanged", item)

@@ -38,8 +38,9 @@ class DagCache:
         missing = [dag_id for dag_id, digest in hashes.items() if digest not in self._by_hash]
         if missing:
             rows = session.execute(
-                select(SerializedDagRow.dag_id, SerializedDagRow.dag_hash, SerializedDagRow.data)
-                .where(SerializedDagRow.dag_id.in_(missing))
+                select(
+                    SerializedDagRow.dag_id, SerializedDagRow.dag_hash, SerializedDagRow.data
+                ).where(SerializedDagRow.dag_id.in_(missing))
             )
             for dag_id, digest, data in rows:
                 old = self._hash_of.get(dag_id)

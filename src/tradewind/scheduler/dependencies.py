@@ -30,10 +30,7 @@ def schedule_running_runs(
     Returns (number of task-instance changes, number of runs finished).
     """
     query = (
-        select(DagRun)
-        .where(DagRun.state == DagRunState.RUNNING)
-        .order_by(DagRun.id)
-        .limit(limit)
+        select(DagRun).where(DagRun.state == DagRunState.RUNNING).order_by(DagRun.id).limit(limit)
     )
     runs = list(session.scalars(skip_locked(query, session)))
     if not runs:

@@ -13,6 +13,7 @@ Each step is its own short transaction, so schedulers never hold locks for long.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import time
@@ -31,10 +32,12 @@ from tradewind.exceptions import TradewindError
 from tradewind.executors.base import Executor
 from tradewind.executors.local import make_executor
 from tradewind.models.jobs import (
+    JOB_FAILED,
     JOB_RUNNING,
     alive_job_ids,
     db_now,
     end_job,
+    end_jobs,
     heartbeat_job,
     register_job,
 )
@@ -67,8 +70,14 @@ class PassResult:
 
     @property
     def did_work(self) -> bool:
-        return bool(self.created or self.started or self.changed or self.finished
-                    or self.queued or self.recovered)
+        return bool(
+            self.created
+            or self.started
+            or self.changed
+            or self.finished
+            or self.queued
+            or self.recovered
+        )
 
 
 class Scheduler:
@@ -115,14 +124,23 @@ class Scheduler:
     def _refuse_second_sqlite_scheduler(self, session: Session) -> None:
         threshold = self.settings.scheduler.health_threshold
         alive = alive_job_ids(session, SCHEDULER_JOB, threshold=threshold)
-        if alive:
-            other = session.scalars(select(Job).where(Job.id.in_(alive))).first()
-            where = f" (pid {other.pid} on {other.hostname})" if other else ""
+        others = list(session.scalars(select(Job).where(Job.id.in_(alive))))
+        # SQLite means one machine: a scheduler whose process is gone (killed, crashed) is
+        # dead now, not after its heartbeat threshold, so a restart is never refused.
+        gone = {
+            job.id for job in others if job.hostname == self.hostname and not _pid_exists(job.pid)
+        }
+        if gone:
+            end_jobs(session, gone, state=JOB_FAILED)
+        others = [job for job in others if job.id not in gone]
+        if others:
+            other = others[0]
             raise SchedulerAlreadyRunningError(
-                f"Another scheduler is already running on this SQLite database{where}. SQLite "
-                "supports exactly one scheduler. To run several schedulers at once, use "
-                "PostgreSQL or MySQL/MariaDB: set database.url (TRADEWIND__DATABASE__URL) to "
-                "postgresql+psycopg://... or mysql+pymysql://..."
+                f"Another scheduler is already running on this SQLite database (pid "
+                f"{other.pid} on {other.hostname}). SQLite supports exactly one scheduler. To "
+                "run several schedulers at once, use PostgreSQL or MySQL/MariaDB: set "
+                "database.url (TRADEWIND__DATABASE__URL) to postgresql+psycopg://... or "
+                "mysql+pymysql://..."
             )
 
     def stop(self) -> None:
@@ -159,8 +177,11 @@ class Scheduler:
                     # The database restarted, a connection dropped or a deadlock victim was
                     # chosen: every step is one transaction, so nothing half-done remains.
                     backoff = min(max(backoff * 2, 0.2), 5.0)
-                    log.warning("Scheduler pass failed (%s); retrying in %.1fs",
-                                str(error).splitlines()[0], backoff)
+                    log.warning(
+                        "Scheduler pass failed (%s); retrying in %.1fs",
+                        str(error).splitlines()[0],
+                        backoff,
+                    )
                     time.sleep(backoff)
                     continue
                 passes += 1
@@ -241,7 +262,9 @@ class Scheduler:
                 self._register(session)
         with self.session_factory() as session, session.begin():
             result.recovered += liveness.reap_lost_runners(
-                session, threshold=cfg.runner_health_threshold, budget=cfg.max_infrastructure_retries
+                session,
+                threshold=cfg.runner_health_threshold,
+                budget=cfg.max_infrastructure_retries,
             )
         with self.session_factory() as session, session.begin():
             result.recovered += liveness.adopt_orphaned_tries(
@@ -249,10 +272,26 @@ class Scheduler:
             )
 
 
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def scheduler_is_running(session: Session, threshold: float) -> bool:
     cutoff_alive = alive_job_ids(session, SCHEDULER_JOB, threshold=threshold)
     return bool(cutoff_alive)
 
 
-__all__ = ["JOB_RUNNING", "PassResult", "Scheduler", "SchedulerAlreadyRunningError",
-           "db_now", "scheduler_is_running"]
+__all__ = [
+    "JOB_RUNNING",
+    "PassResult",
+    "Scheduler",
+    "SchedulerAlreadyRunningError",
+    "db_now",
+    "scheduler_is_running",
+]

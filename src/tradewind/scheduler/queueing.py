@@ -42,16 +42,15 @@ def queue_tries(
     and then hands the returned workloads to the executor."""
     if open_slots <= 0:
         return []
-    pools = {
-        p.name: p.slots for p in session.scalars(lock_blocking(select(Pool), session))
-    }
+    pools = {p.name: p.slots for p in session.scalars(lock_blocking(select(Pool), session))}
     active_total = session.scalar(select(func.count()).where(TI.state.in_(ACTIVE))) or 0
     budget = min(parallelism - active_total, open_slots, max_per_query)
     if budget <= 0:
         return []
     candidates = session.execute(
-        select(TI.id, TI.dag_id, TI.run_id, TI.task_id, TI.try_number, TI.pool, TI.pool_slots,
-               TI.queue)
+        select(
+            TI.id, TI.dag_id, TI.run_id, TI.task_id, TI.try_number, TI.pool, TI.pool_slots, TI.queue
+        )
         .join(DagRun, DagRun.id == TI.dag_run_id)
         .where(TI.state == TaskInstanceState.SCHEDULED, DagRun.state == DagRunState.RUNNING)
         .order_by(TI.priority_weight.desc(), DagRun.run_after, TI.id)
@@ -62,7 +61,9 @@ def queue_tries(
     pool_used: Counter[str] = Counter(
         dict(
             session.execute(
-                select(TI.pool, func.sum(TI.pool_slots)).where(TI.state.in_(ACTIVE)).group_by(TI.pool)
+                select(TI.pool, func.sum(TI.pool_slots))
+                .where(TI.state.in_(ACTIVE))
+                .group_by(TI.pool)
             ).all()
         )
     )
@@ -77,8 +78,9 @@ def queue_tries(
         )
     )
     dag_limits = dict(
-        session.execute(select(Dag.dag_id, Dag.max_active_tasks).where(Dag.dag_id.in_(dag_ids))).all()
-        
+        session.execute(
+            select(Dag.dag_id, Dag.max_active_tasks).where(Dag.dag_id.in_(dag_ids))
+        ).all()
     )
     workloads: list[Workload] = []
     for c in candidates:
@@ -87,7 +89,11 @@ def queue_tries(
         if c.pool not in pools:
             log.warning(
                 "Task %s.%s uses pool '%s', which does not exist; it waits until the pool is "
-                "created (tradewind pools set %s <slots>)", c.dag_id, c.task_id, c.pool, c.pool
+                "created (tradewind pools set %s <slots>)",
+                c.dag_id,
+                c.task_id,
+                c.pool,
+                c.pool,
             )
             continue
         if pool_used[c.pool] + c.pool_slots > pools[c.pool]:

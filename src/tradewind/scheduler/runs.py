@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 ACTIVE_RUN_STATES = (DagRunState.QUEUED, DagRunState.RUNNING)
 
 
-def _active_run_counts(session: Session, dag_ids: list[str], states: tuple[str, ...]) -> dict[str, int]:
+def _active_run_counts(
+    session: Session, dag_ids: list[str], states: tuple[str, ...]
+) -> dict[str, int]:
     if not dag_ids:
         return {}
     rows = session.execute(
@@ -47,6 +49,13 @@ def _active_run_counts(session: Session, dag_ids: list[str], states: tuple[str, 
 
 def create_due_runs(session: Session, cache: DagCache, *, now: datetime, limit: int = 32) -> int:
     """Create the next scheduled run of every DAG whose time has come; returns how many."""
+    # DAGs at max_active_runs are left out of the batch, so that they cannot fill it and
+    # starve the DAGs behind them (they are checked again under the lock below).
+    active_runs = (
+        select(func.count())
+        .where(DagRun.dag_id == Dag.dag_id, DagRun.state.in_(ACTIVE_RUN_STATES))
+        .scalar_subquery()
+    )
     query = (
         select(Dag)
         .where(
@@ -54,6 +63,7 @@ def create_due_runs(session: Session, cache: DagCache, *, now: datetime, limit: 
             Dag.is_paused.is_(False),
             Dag.next_dagrun_create_after.is_not(None),
             Dag.next_dagrun_create_after <= now,
+            active_runs < Dag.max_active_runs,
         )
         .order_by(Dag.next_dagrun_create_after)
         .limit(limit)
@@ -119,13 +129,15 @@ def start_queued_runs(session: Session, *, limit: int = 64) -> int:
     # Lock the DAG rows (waiting, in a fixed order) so that max_active_runs holds across
     # schedulers: another scheduler starting runs of the same DAG counts after we commit.
     session.execute(
-        lock_blocking(select(Dag.dag_id).where(Dag.dag_id.in_(dag_ids)).order_by(Dag.dag_id),
-                      session)
+        lock_blocking(
+            select(Dag.dag_id).where(Dag.dag_id.in_(dag_ids)).order_by(Dag.dag_id), session
+        )
     ).all()
     running = _active_run_counts(session, dag_ids, (DagRunState.RUNNING,))
     limits = dict(
-        session.execute(select(Dag.dag_id, Dag.max_active_runs).where(Dag.dag_id.in_(dag_ids))).all()
-        
+        session.execute(
+            select(Dag.dag_id, Dag.max_active_runs).where(Dag.dag_id.in_(dag_ids))
+        ).all()
     )
     started = 0
     for run in runs:
