@@ -101,9 +101,22 @@ def tries(dag_id: str, run_id: str, task_id: str, output: OutputFormat = OUTPUT_
                 .order_by(TaskTry.try_number)
             )
         ]
+        ti = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_run_id == run.id, TaskInstance.task_id == task_id
+            )
+        ).first()
     print_rows(
         rows, ["try_number", "state", "reason", "hostname", "pid", "start_date", "end_date"], output
     )
+    if ti is not None and output is OutputFormat.table:
+        budget = state.settings.scheduler.max_infrastructure_retries
+        own = ti.max_tries - ti.infrastructure_failures
+        console.print(
+            f"Tries lost to infrastructure: {ti.infrastructure_failures} of a budget of {budget} "
+            f"(they do not use the task's own retries: {own}).",
+            highlight=False,
+        )
 
 
 @app.command("stop")

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tradewind.config import Settings
+from tradewind.config import CoreSettings, Settings
 from tradewind.dag_processing.parser import FileParseResult, find_dag_files, parse_file
 from tradewind.dag_processing.serialization import SerializedDag, dag_hash
 from tradewind.db.models import Dag, DagFile, DagRun, ImportError_, SerializedDagRow
@@ -94,7 +94,7 @@ class DagProcessor:
                         session,
                         result,
                         mtime=mtime,
-                        paused_at_creation=self.settings.core.dags_are_paused_at_creation,
+                        defaults=self.settings.core,
                     )
                 return
             except IntegrityError:
@@ -104,7 +104,7 @@ class DagProcessor:
 
 
 def store_parse_result(
-    session: Session, result: FileParseResult, *, mtime: float, paused_at_creation: bool
+    session: Session, result: FileParseResult, *, mtime: float, defaults: CoreSettings
 ) -> None:
     """Write one file's DAGs or import error; the caller owns the transaction."""
     fileloc = str(Path(result.path).resolve())
@@ -138,7 +138,7 @@ def store_parse_result(
     session.execute(delete(ImportError_).where(ImportError_.fileloc_hash == key))
     seen = []
     for data in result.dags:
-        store_dag(session, data, fileloc=fileloc, now=now, paused_at_creation=paused_at_creation)
+        store_dag(session, data, fileloc=fileloc, now=now, defaults=defaults)
         seen.append(data["dag_id"])
     deactivate_missing(session, fileloc, keep=seen)
 
@@ -149,9 +149,13 @@ def store_dag(
     *,
     fileloc: str,
     now: datetime,
-    paused_at_creation: bool,
+    defaults: CoreSettings,
 ) -> None:
-    """Upsert one serialized DAG and, when its structure changed, its next run."""
+    """Upsert one serialized DAG and, when its structure changed, its next run.
+
+    What the DAG leaves unset comes from ``defaults``: paused at creation, max active runs
+    and tasks.
+    """
     serialized = SerializedDag.from_dict(data)
     digest = dag_hash(data)
     row = session.get(Dag, serialized.dag_id)
@@ -162,7 +166,7 @@ def store_dag(
         row = Dag(
             dag_id=serialized.dag_id,
             fileloc=fileloc,
-            is_paused=paused_at_creation if paused is None else paused,
+            is_paused=defaults.dags_are_paused_at_creation if paused is None else paused,
         )
         session.add(row)
     changed = is_new or row.dag_hash != digest or not row.is_active
@@ -172,8 +176,8 @@ def store_dag(
     row.schedule_summary = serialized.timetable.summary
     row.tags = json.dumps(sorted(serialized.tags))
     row.owners = ", ".join(sorted({t.owner for t in serialized.tasks.values()}))
-    row.max_active_runs = serialized.max_active_runs
-    row.max_active_tasks = serialized.max_active_tasks
+    row.max_active_runs = serialized.max_active_runs or defaults.max_active_runs_per_dag
+    row.max_active_tasks = serialized.max_active_tasks or defaults.max_active_tasks_per_dag
     row.last_parsed_time = now
     if not changed:
         return

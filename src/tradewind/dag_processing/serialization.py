@@ -314,8 +314,8 @@ class SerializedDag:
     start_date: datetime | None
     end_date: datetime | None
     catchup: bool
-    max_active_runs: int
-    max_active_tasks: int
+    max_active_runs: int | None
+    max_active_tasks: int | None
     dagrun_timeout: timedelta | None
     params: ParamsDict = field(compare=False)
     tags: tuple[str, ...]
@@ -352,8 +352,8 @@ class SerializedDag:
             start_date=_from_iso(data.get("start_date")),
             end_date=_from_iso(data.get("end_date")),
             catchup=data["catchup"],
-            max_active_runs=data["max_active_runs"],
-            max_active_tasks=data["max_active_tasks"],
+            max_active_runs=data.get("max_active_runs"),
+            max_active_tasks=data.get("max_active_tasks"),
             dagrun_timeout=_from_seconds(data.get("dagrun_timeout")),
             params=_params_from_dict(data.get("params", {})),
             tags=tuple(data.get("tags", ())),

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, delete, insert, or_, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tradewind.db.models import DagRun, TaskInstance, TaskTry, XCom
@@ -153,12 +153,15 @@ def finish_try(
     ti = session.get(TI, ti_id)
     if ti is None:
         return False
+    now = session.execute(select(utcnow())).scalar_one()
+    duration = (now - ti.start_date).total_seconds() if ti.start_date else None
     result = session.execute(
         update(TI)
         .where(TI.id == ti_id, TI.claim_token == claim_token, TI.state == State.RUNNING)
         .values(
             state=new_state,
-            end_date=utcnow(),
+            end_date=now,
+            duration=duration,
             next_retry_at=next_retry_at,
             claim_token=None,
             updated_at=utcnow(),

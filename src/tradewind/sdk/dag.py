@@ -189,8 +189,8 @@ class DAG:
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         catchup: bool = False,
-        max_active_runs: int = 16,
-        max_active_tasks: int = 16,
+        max_active_runs: int | None = None,
+        max_active_tasks: int | None = None,
         default_args: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] | None = None,
@@ -230,8 +230,9 @@ class DAG:
         except InvalidScheduleError as exc:
             raise InvalidScheduleError(f"{where}: {exc}") from None
         self.catchup = bool(catchup)
-        self.max_active_runs = _positive_int("max_active_runs", max_active_runs, where)
-        self.max_active_tasks = _positive_int("max_active_tasks", max_active_tasks, where)
+        # None: the cluster's core.max_active_runs_per_dag / max_active_tasks_per_dag apply.
+        self.max_active_runs = _optional_positive_int("max_active_runs", max_active_runs, where)
+        self.max_active_tasks = _optional_positive_int("max_active_tasks", max_active_tasks, where)
         # Airflow merges params given in default_args into the DAG's params.
         self.params = ParamsDict(self.default_args.get("params")).merged(params)
         self.tags = _check_tags(tags, where)
@@ -458,6 +459,10 @@ class DAG:
                 f"there is no first run to schedule; pass start_date=datetime(...) (or put "
                 f"it in default_args), or use schedule=None for triggered runs only."
             )
+
+
+def _optional_positive_int(name: str, value: object, where: str) -> int | None:
+    return None if value is None else _positive_int(name, value, where)
 
 
 def _positive_int(name: str, value: object, where: str) -> int:
