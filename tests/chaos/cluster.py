@@ -172,15 +172,17 @@ class Cluster:
 
     # --- observations -------------------------------------------------------------------
 
-    def run_states(self) -> dict[str, str]:
+    def run_states(self, dag_ids: tuple[str, ...] = ("chaos",)) -> dict[str, str]:
         with self.sessions() as session:
             rows = session.execute(
-                select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == "chaos")
+                select(DagRun.dag_id, DagRun.run_id, DagRun.state).where(DagRun.dag_id.in_(dag_ids))
             ).all()
-        return {run_id: state for run_id, state in rows}
+        if dag_ids == ("chaos",):
+            return {run_id: state for _, run_id, state in rows}
+        return {f"{dag_id}/{run_id}": state for dag_id, run_id, state in rows}
 
-    def all_finished(self) -> bool:
-        states = self.run_states()
+    def all_finished(self, dag_ids: tuple[str, ...] = ("chaos",)) -> bool:
+        states = self.run_states(dag_ids)
         return bool(states) and all(s in FINISHED_DAG_RUN_STATES for s in states.values())
 
     def running_tries(self) -> list[TaskInstance]:
