@@ -299,3 +299,34 @@ def test_templated_bash_sees_context_and_conf(h: Harness, tmp_path) -> None:
     assert h.wait_for_run("templated", run_id) == "success"
     ds, who, rid = out.read_text().split()
     assert len(ds) == 10 and who == "ada" and rid == "my_run"
+
+
+def test_log_has_stdout_stderr_and_logging_of_the_task(h: Harness) -> None:
+    write_dag(
+        h.settings,
+        "chatty",
+        """
+        import logging
+        import sys
+        from datetime import datetime
+        from tradewind import DAG, task
+
+        with DAG("chatty", schedule=None, start_date=datetime(2024, 1, 1)):
+            @task
+            def talk():
+                print("to stdout")
+                print("to stderr", file=sys.stderr)
+                logging.getLogger("user.code").warning("to logging")
+            talk()
+        """,
+    )
+    h.parse()
+    run_id = h.trigger("chatty", run_id="r1")
+    assert h.wait_for_run("chatty", run_id) == "success"
+    path = log_path(
+        h.settings.log_folder, dag_id="chatty", run_id="r1", task_id="talk", try_number=1
+    )
+    assert path.parts[-4:] == ("dag_id=chatty", "run_id=r1", "task_id=talk", "attempt=1.log")
+    text = path.read_text()
+    for expected in ("to stdout", "to stderr", "to logging", "Claimed try 1", "Marked SUCCESS"):
+        assert expected in text

@@ -20,9 +20,16 @@ def supports_row_locks(session: Session) -> bool:
 
 
 def skip_locked(query: S, session: Session, *, of: Any = None) -> S:
-    """Lock the selected rows for this transaction, skipping rows locked by others."""
+    """Lock the selected rows for this transaction, skipping rows locked by others.
+
+    ``of`` limits the lock to one table of a join on PostgreSQL; MariaDB has no ``OF``
+    clause and locks the joined rows too, which is harmless here (they are skipped by
+    others for the length of one short transaction).
+    """
     if not supports_row_locks(session):
         return query
+    if session.get_bind().dialect.name != "postgresql":
+        of = None
     return query.with_for_update(skip_locked=True, of=of)
 
 

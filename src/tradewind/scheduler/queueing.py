@@ -21,7 +21,7 @@ from tradewind.db.models import Dag, DagRun, Pool, TaskInstance
 from tradewind.executors.base import Workload
 from tradewind.models import transitions
 from tradewind.rules.states import DagRunState, TaskInstanceState
-from tradewind.scheduler.locking import lock_blocking
+from tradewind.scheduler.locking import lock_blocking, skip_locked
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def queue_tries(
     budget = min(parallelism - active_total, open_slots, max_per_query)
     if budget <= 0:
         return []
-    candidates = session.execute(
+    query = (
         select(
             TI.id, TI.dag_id, TI.run_id, TI.task_id, TI.try_number, TI.pool, TI.pool_slots, TI.queue
         )
@@ -55,7 +55,10 @@ def queue_tries(
         .where(TI.state == TaskInstanceState.SCHEDULED, DagRun.state == DagRunState.RUNNING)
         .order_by(TI.priority_weight.desc(), DagRun.run_after, TI.id)
         .limit(max_per_query)
-    ).all()
+    )
+    # The batch is locked as well (SKIP LOCKED): even without the pool lock above, two
+    # schedulers would never pick the same tries.
+    candidates = session.execute(skip_locked(query, session, of=TI)).all()
     if not candidates:
         return []
     pool_used: Counter[str] = Counter(
