@@ -68,8 +68,11 @@ class SchedulerSettings(_Section):
     health_threshold: float = Field(10.0, gt=0)
     """A scheduler silent this long is dead and its queued tries are taken over."""
     runner_heartbeat_interval: float = Field(1.0, gt=0)
-    runner_health_threshold: float = Field(10.0, gt=0)
-    """A runner silent this long has lost its try, which is retried."""
+    runner_health_threshold: float = Field(30.0, gt=0)
+    """A runner silent this long has lost its try, which is retried. A runner that cannot
+    reach the database for 70% of it kills its own task first, so this is also the longest
+    database outage (x 0.7) that running tasks survive. A runner that dies on a live
+    machine is noticed at once by its executor, not after this threshold."""
     max_infrastructure_retries: int = Field(3, ge=0)
     """Retries after lost runners, on top of (not taken from) the task's own retries."""
     dag_dir_list_interval: float = Field(5.0, gt=0)

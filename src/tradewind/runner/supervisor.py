@@ -172,16 +172,26 @@ def _supervise(settings: Settings, session_factory: sessionmaker[Session], ctx: 
             os.close(read_fd)
             _task_process_main(settings, session_factory, ctx, write_fd, log_handle.fileno())
         os.close(write_fd)
-        outcome, ended = _watch(settings, session_factory, ctx, child, read_fd, log_handle)
-        os.close(read_fd)
-        if ended == "taken_away":
-            _write_line(
-                log_handle,
-                "WARNING - This try no longer holds its task instance (stopped by a user or "
-                "declared lost); the task's process group was killed and nothing is recorded.",
-            )
-            return EXIT_TAKEN_AWAY
-        return _record(session_factory, ctx, outcome, log_handle)
+        # Heartbeats go on until the outcome is recorded: if the database is away when the
+        # task ends, the try must not look lost while the runner waits to record it.
+        heartbeater = _Heartbeater(
+            session_factory, ctx, settings.scheduler.runner_heartbeat_interval, log_handle
+        )
+        heartbeater.start()
+        try:
+            outcome, ended = _wait_for_task(settings, ctx, child, read_fd, log_handle, heartbeater)
+            os.close(read_fd)
+            if ended == "taken_away":
+                _write_line(
+                    log_handle,
+                    "WARNING - This try no longer holds its task instance (stopped by a user "
+                    "or declared lost); the task's process group was killed and nothing is "
+                    "recorded.",
+                )
+                return EXIT_TAKEN_AWAY
+            return _record(session_factory, ctx, outcome, log_handle)
+        finally:
+            heartbeater.finished.set()
 
 
 class _Heartbeater(threading.Thread):
@@ -212,25 +222,6 @@ class _Heartbeater(threading.Thread):
                 return
             if beat:
                 self.last_ok = time.monotonic()
-
-
-def _watch(
-    settings: Settings,
-    session_factory: sessionmaker[Session],
-    ctx: TryContext,
-    child: int,
-    read_fd: int,
-    log_handle: Any,
-) -> tuple[Outcome, str]:
-    """Wait for the task process while heartbeating; returns its outcome and how it ended."""
-    heartbeater = _Heartbeater(
-        session_factory, ctx, settings.scheduler.runner_heartbeat_interval, log_handle
-    )
-    heartbeater.start()
-    try:
-        return _wait_for_task(settings, ctx, child, read_fd, log_handle, heartbeater)
-    finally:
-        heartbeater.finished.set()
 
 
 def _wait_for_task(

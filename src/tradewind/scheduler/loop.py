@@ -98,6 +98,8 @@ class Scheduler:
         self.hostname = socket.getfqdn()
         self.job_id = 0
         self.liveness_lock: LivenessLock | None = None
+        # When this scheduler last (re)gained the database; -inf: never lost it.
+        self._connected_since: float | None = float("-inf")
         self._stop = False
         self._next_parse = 0.0
         self._next_heartbeat = 0.0
@@ -177,6 +179,7 @@ class Scheduler:
                     # The database restarted, a connection dropped or a deadlock victim was
                     # chosen: every step is one transaction, so nothing half-done remains.
                     backoff = min(max(backoff * 2, 0.2), 5.0)
+                    self._connected_since = None
                     log.warning(
                         "Scheduler pass failed (%s); retrying in %.1fs",
                         str(error).splitlines()[0],
@@ -260,16 +263,25 @@ class Scheduler:
                 # which is safe, since a try is claimed only once. Carry on as a new job.
                 log.warning("Scheduler %s was declared dead; registering again", self.job_id)
                 self._register(session)
-        with self.session_factory() as session, session.begin():
-            result.recovered += liveness.reap_lost_runners(
-                session,
-                threshold=cfg.runner_health_threshold,
-                budget=cfg.max_infrastructure_retries,
-            )
-        with self.session_factory() as session, session.begin():
-            result.recovered += liveness.adopt_orphaned_tries(
-                session, threshold=cfg.health_threshold, own_job_id=self.job_id
-            )
+        now = time.monotonic()
+        if self._connected_since is None:
+            self._connected_since = now
+        # Right after this scheduler itself lost the database (a restart, a network cut),
+        # every runner and peer looks silent: they could not heartbeat either. Judge their
+        # silence only once we have been connected for as long as the threshold.
+        connected_for = now - self._connected_since
+        if connected_for >= cfg.runner_health_threshold:
+            with self.session_factory() as session, session.begin():
+                result.recovered += liveness.reap_lost_runners(
+                    session,
+                    threshold=cfg.runner_health_threshold,
+                    budget=cfg.max_infrastructure_retries,
+                )
+        if connected_for >= cfg.health_threshold:
+            with self.session_factory() as session, session.begin():
+                result.recovered += liveness.adopt_orphaned_tries(
+                    session, threshold=cfg.health_threshold, own_job_id=self.job_id
+                )
 
 
 def _pid_exists(pid: int) -> bool:
