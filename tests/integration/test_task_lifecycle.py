@@ -14,7 +14,10 @@ from tests.scheduling import Harness, harness, write_dag
 
 from tradewind.config import Settings
 from tradewind.db.models import TaskTry, XCom
+from tradewind.models.jobs import db_now
 from tradewind.runner.logs import log_path
+from tradewind.scheduler.dependencies import RunCursor, schedule_running_runs
+from tradewind.scheduler.runs import start_queued_runs
 
 pytestmark = pytest.mark.integration
 
@@ -330,3 +333,30 @@ def test_log_has_stdout_stderr_and_logging_of_the_task(h: Harness) -> None:
     text = path.read_text()
     for expected in ("to stdout", "to stderr", "to logging", "Claimed try 1", "Marked SUCCESS"):
         assert expected in text
+
+
+def test_every_running_run_gets_its_turn_beyond_one_batch(h: Harness) -> None:
+    """With more running runs than one pass looks at, later runs still move forward."""
+    write_dag(
+        h.settings,
+        "many",
+        """
+        from datetime import datetime
+        from tradewind import DAG
+        from tradewind.operators import EmptyOperator
+
+        with DAG("many", schedule=None, start_date=datetime(2024, 1, 1), max_active_runs=10):
+            EmptyOperator(task_id="a")
+        """,
+    )
+    h.parse()
+    run_ids = [h.trigger("many", run_id=f"r{i}") for i in range(5)]
+    with h.sessions() as session, session.begin():
+        start_queued_runs(session)
+    cursor = RunCursor()
+    for _ in range(3):  # batches of 2: r0 r1 | r2 r3 | r4
+        with h.sessions() as session, session.begin():
+            schedule_running_runs(
+                session, h.scheduler.cache, now=db_now(session), limit=2, cursor=cursor
+            )
+    assert all(h.task_states("many", r) == {"a": "scheduled"} for r in run_ids)

@@ -8,6 +8,7 @@ compare-and-set through :mod:`tradewind.models.transitions`.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -22,17 +23,43 @@ from tradewind.scheduler.decisions import TaskView, decide
 from tradewind.scheduler.locking import skip_locked
 
 
+@dataclass
+class RunCursor:
+    """Where the last batch of running runs ended, so that every run gets its turn even
+    when more than one batch of runs is running."""
+
+    after_id: int = 0
+
+
+def _next_batch(session: Session, limit: int, cursor: RunCursor) -> list[DagRun]:
+    for after_id in dict.fromkeys((cursor.after_id, 0)):
+        query = (
+            select(DagRun)
+            .where(DagRun.state == DagRunState.RUNNING, DagRun.id > after_id)
+            .order_by(DagRun.id)
+            .limit(limit)
+        )
+        runs = list(session.scalars(skip_locked(query, session)))
+        if runs:
+            cursor.after_id = runs[-1].id if len(runs) == limit else 0
+            return runs
+    cursor.after_id = 0
+    return []
+
+
 def schedule_running_runs(
-    session: Session, cache: DagCache, *, now: datetime, limit: int = 64
+    session: Session,
+    cache: DagCache,
+    *,
+    now: datetime,
+    limit: int = 64,
+    cursor: RunCursor | None = None,
 ) -> tuple[int, int]:
-    """Decide the next step of up to ``limit`` running runs.
+    """Decide the next step of up to ``limit`` running runs, after ``cursor``.
 
     Returns (number of task-instance changes, number of runs finished).
     """
-    query = (
-        select(DagRun).where(DagRun.state == DagRunState.RUNNING).order_by(DagRun.id).limit(limit)
-    )
-    runs = list(session.scalars(skip_locked(query, session)))
+    runs = _next_batch(session, limit, cursor if cursor is not None else RunCursor())
     if not runs:
         return 0, 0
     by_run: dict[int, list[TaskInstance]] = defaultdict(list)

@@ -44,7 +44,7 @@ from tradewind.models.jobs import (
 from tradewind.models.liveness_locks import LivenessLock
 from tradewind.scheduler import liveness
 from tradewind.scheduler.dag_cache import DagCache
-from tradewind.scheduler.dependencies import schedule_running_runs
+from tradewind.scheduler.dependencies import RunCursor, schedule_running_runs
 from tradewind.scheduler.queueing import queue_tries
 from tradewind.scheduler.runs import create_due_runs, start_queued_runs
 
@@ -95,6 +95,7 @@ class Scheduler:
         self.executor: Executor = executor or make_executor(settings)
         self.processor = DagProcessor(settings, self.session_factory) if parse_dags else None
         self.cache = DagCache()
+        self.run_cursor = RunCursor()
         self.hostname = socket.getfqdn()
         self.job_id = 0
         self.liveness_lock: LivenessLock | None = None
@@ -224,7 +225,9 @@ class Scheduler:
             result.started = start_queued_runs(session)
         with self.session_factory() as session, session.begin():
             now = db_now(session)
-            result.changed, result.finished = schedule_running_runs(session, self.cache, now=now)
+            result.changed, result.finished = schedule_running_runs(
+                session, self.cache, now=now, cursor=self.run_cursor
+            )
         self._queue(result)
         events = self.executor.sync()
         if events:
