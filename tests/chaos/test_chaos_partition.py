@@ -100,13 +100,15 @@ def hosts() -> Iterator[list[NetnsHost]]:
             host.destroy()
 
 
+@pytest.mark.parametrize(("kind", "port"), [("postgres", 5432), ("mysql", 3306)])
 def test_cut_off_host_stops_and_the_other_carries_on(
-    hosts: list[NetnsHost], postgres_url: str, tmp_path: Path
+    hosts: list[NetnsHost], kind: str, port: int, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    proxies = [TcpProxy(h.host_ip, PROXY_PORT, ("127.0.0.1", 5432)) for h in hosts]
+    database_url: str = request.getfixturevalue(f"{kind}_url")
+    proxies = [TcpProxy(h.host_ip, PROXY_PORT, ("127.0.0.1", port)) for h in hosts]
     for proxy in proxies:
         proxy.start()
-    cluster = Cluster(tmp_path, postgres_url)
+    cluster = Cluster(tmp_path, database_url)
     try:
         cluster.settings.dags_folder.mkdir(parents=True, exist_ok=True)
         (cluster.settings.dags_folder / "chaos.py").write_text(
@@ -114,7 +116,7 @@ def test_cut_off_host_stops_and_the_other_carries_on(
         )
         migrate(cluster.engine)
         DagProcessor(cluster.settings, cluster.sessions).refresh(force=True)
-        url = make_url(postgres_url)
+        url = make_url(database_url)
         for host in hosts:
             host_url = url.set(host=host.host_ip, port=PROXY_PORT)
             cluster.start_scheduler(

@@ -107,7 +107,13 @@ def _bound_session_waits(engine: Engine, backend: str) -> None:
             "SET tcp_keepalives_count = 3",
         ]
     else:
-        statements = [f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}"]
+        # MySQL has no idle-in-transaction timeout: an idle session (in a transaction or
+        # not) is ended after wait_timeout instead. Pooled connections idle that long are
+        # simply replaced (pool_pre_ping).
+        statements = [
+            f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}",
+            f"SET SESSION wait_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_S}",
+        ]
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
