@@ -5,53 +5,17 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.fakes import FakeTaskInstance
 
 from tradewind import DAG
 from tradewind.exceptions import SkipTask, TaskFailure
 from tradewind.operators import BashOperator
 from tradewind.sdk.context import DagRunView, build_context, execute_task
-
-
-@dataclass
-class FakeTaskInstance:
-    """A RuntimeTaskInstance keeping XComs in a dict."""
-
-    dag_id: str
-    task_id: str
-    run_id: str = "manual__1"
-    map_index: int = -1
-    try_number: int = 1
-    max_tries: int = 0
-    hostname: str = "host"
-    state: str | None = "running"
-    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[(self.task_id, key)] = value
-
-    def xcom_pull(
-        self,
-        task_ids: str | Sequence[str] | None = None,
-        dag_id: str | None = None,
-        key: str = "return_value",
-        include_prior_dates: bool = False,
-        default: Any = None,
-    ) -> Any:
-        task_id = self.task_id if task_ids is None else task_ids
-        if isinstance(task_id, str):
-            return self.xcoms.get((task_id, key), default)
-        return [self.xcoms.get((t, key), default) for t in task_id]
-
-    def skip_tasks(self, task_ids: Iterable[str]) -> None:
-        self.skipped.extend(task_ids)
 
 
 def run_bash(**kwargs: Any) -> tuple[Any, FakeTaskInstance]:

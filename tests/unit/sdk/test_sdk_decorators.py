@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from tests.unit.fakes import FakeTaskInstance
 
 from tradewind import DAG, dag, get_current_context, task
 from tradewind.exceptions import AuthoringError, SkipTask, TaskFailure
@@ -24,42 +23,6 @@ from tradewind.sdk.decorators import (
 from tradewind.sdk.xcom_arg import XComArg
 
 
-@dataclass
-class FakeTaskInstance:
-    """A RuntimeTaskInstance over a shared XCom dict."""
-
-    dag_id: str
-    task_id: str
-    xcoms: dict[tuple[str, str], Any]
-    run_id: str = "manual__1"
-    map_index: int = -1
-    try_number: int = 1
-    max_tries: int = 0
-    hostname: str = "host"
-    state: str | None = "running"
-    skipped: list[str] = field(default_factory=list)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[(self.task_id, key)] = value
-
-    def xcom_pull(
-        self,
-        task_ids: str | Sequence[str] | None = None,
-        dag_id: str | None = None,
-        key: str = "return_value",
-        include_prior_dates: bool = False,
-        default: Any = None,
-    ) -> Any:
-        if task_ids is None:
-            task_ids = self.task_id
-        if isinstance(task_ids, str):
-            return self.xcoms.get((task_ids, key), default)
-        return [self.xcoms.get((task_id, key), default) for task_id in task_ids]
-
-    def skip_tasks(self, task_ids: Iterable[str]) -> None:
-        self.skipped.extend(task_ids)
-
-
 def run(
     the_dag: DAG,
     task_id: str,
@@ -68,7 +31,7 @@ def run(
 ) -> tuple[Any, FakeTaskInstance]:
     """Run one task the way the runner does; returns its result and task instance."""
     operator = the_dag.get_task(task_id)
-    ti = FakeTaskInstance(the_dag.dag_id, task_id, xcoms)
+    ti = FakeTaskInstance(the_dag.dag_id, task_id, xcoms=xcoms)
     when = datetime(2024, 1, 2, tzinfo=timezone.utc)
     dag_run = DagRunView(the_dag.dag_id, "manual__1", "manual", when, when, when, conf or {})
     context = build_context(dag=the_dag, task=operator, ti=ti, dag_run=dag_run)

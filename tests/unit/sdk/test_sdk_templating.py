@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from tests.unit.fakes import FakeTaskInstance
 
 from tradewind import DAG, BaseOperator, Param, get_current_context
 from tradewind.exceptions import TaskFailure, TradewindError
@@ -23,42 +23,6 @@ from tradewind.sdk.context import (
 from tradewind.sdk.params import ParamValidationError
 
 LOGICAL_DATE = datetime(2024, 3, 5, 6, 7, 8, tzinfo=timezone.utc)
-
-
-@dataclass
-class FakeTaskInstance:
-    """A RuntimeTaskInstance keeping XComs in a dict, as the real runner keeps them in the DB."""
-
-    dag_id: str
-    task_id: str
-    run_id: str = "scheduled__2024-03-05"
-    map_index: int = -1
-    try_number: int = 1
-    max_tries: int = 0
-    hostname: str = "host"
-    state: str | None = "running"
-    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[(self.task_id, key)] = value
-
-    def xcom_pull(
-        self,
-        task_ids: str | Sequence[str] | None = None,
-        dag_id: str | None = None,
-        key: str = "return_value",
-        include_prior_dates: bool = False,
-        default: Any = None,
-    ) -> Any:
-        if task_ids is None:
-            task_ids = self.task_id
-        if isinstance(task_ids, str):
-            return self.xcoms.get((task_ids, key), default)
-        return [self.xcoms.get((task_id, key), default) for task_id in task_ids]
-
-    def skip_tasks(self, task_ids: Iterable[str]) -> None:
-        self.skipped.extend(task_ids)
 
 
 class Templated(BaseOperator):
