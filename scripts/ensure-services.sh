@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the test suite talks to are installed and running:
-# PostgreSQL, MariaDB, Redis and RabbitMQ, all on 127.0.0.1 with their default ports.
+# PostgreSQL, MariaDB, Redis and RabbitMQ, all on 127.0.0.1 with their default ports,
+# and the tools the chaos tests use (iproute2 for network namespaces).
 # Installs a missing one with apt-get (Debian), starts a stopped one, and waits for it.
 set -u
 
@@ -61,7 +62,13 @@ ensure_rabbitmq() {
   wait_port RabbitMQ 5672
 }
 
+ensure_tools() {
+  # The partition chaos test builds test hosts with network namespaces (iproute2).
+  command -v ip >/dev/null || { log "installing iproute2"; apt_install iproute2 || return 1; }
+}
+
 status=0
+ensure_tools || status=1
 ensure_postgres || status=1
 ensure_mariadb || status=1
 ensure_redis || status=1

@@ -9,6 +9,7 @@ tells either side.
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import subprocess
@@ -64,7 +65,18 @@ class NetnsHost:
         return ["ip", "netns", "exec", self.name, *args]
 
 
+def remove_stale_hosts() -> None:
+    """Namespaces and links left by a run that was killed before its clean-up."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    for line in listing.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if re.fullmatch(r"tw\d+h\d+", name):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+            subprocess.run(["ip", "link", "del", f"{name}a"], capture_output=True, timeout=30)
+
+
 def make_hosts(count: int) -> list[NetnsHost]:
+    remove_stale_hosts()
     tag = os.getpid() % 10_000
     hosts = []
     for i in range(count):
