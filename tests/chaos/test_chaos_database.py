@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 from tests.chaos.cluster import Cluster, wait_until
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
 
 
 def _port_open(port: int) -> bool:

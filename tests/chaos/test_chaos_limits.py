@@ -27,7 +27,12 @@ from tradewind.models.pools import set_pool
 from tradewind.scheduler.dag_cache import DagCache
 from tradewind.scheduler.runs import trigger_dag
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
 
 LIMITS_DAG = """
 import os

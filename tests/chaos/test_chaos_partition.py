@@ -28,7 +28,12 @@ from tradewind.dag_processing.processor import DagProcessor
 from tradewind.db.migrate import migrate
 from tradewind.db.models import Job
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
 
 PROXY_PORT = 15432
 THRESHOLD = 3.0  # scheduler and runner health thresholds of the cluster (FAST_SETTINGS)

@@ -23,7 +23,12 @@ from tests.chaos.cluster import Cluster, Marker, process_alive, wait_until
 
 from tradewind.db.models import TaskTry
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
 
 RUNS = 15
 WIDTH = 8
