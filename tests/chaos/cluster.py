@@ -166,6 +166,30 @@ class Cluster:
                 process.kill()
                 process.wait()
 
+    def leftover_processes(self) -> list[int]:
+        """Processes of this cluster (by their TRADEWIND_HOME) still alive, e.g. runners."""
+        marker = f"TRADEWIND_HOME={self.home}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0") and process_alive(int(entry.name)):
+                found.append(int(entry.name))
+        return found
+
+    def assert_nothing_left(self, *, timeout: float) -> None:
+        """Stop the schedulers; then every runner and task must end by itself in time."""
+        self.stop_all()
+        wait_until(
+            lambda: not self.leftover_processes(),
+            timeout=timeout,
+            what=f"the cluster's processes to end: {self.leftover_processes()}",
+        )
+
     def close(self) -> None:
         self.stop_all()
         self.engine.dispose()

@@ -192,6 +192,8 @@ def test_cut_off_host_stops_and_the_other_carries_on(
             unrecorded = [m for m in marks if m.net == net_a and m.at > cut_at]
             assert len(marks) == 2 and len(unrecorded) == 1, f"{key} ran to its end twice"
         assert all(s == "success" for s in cluster.run_states().values())
+        # Nothing outlives its purpose: the cut-off runners gave up and ended.
+        cluster.assert_nothing_left(timeout=60)
     finally:
         cluster.close()
         for proxy in proxies:

@@ -95,6 +95,7 @@ def test_killing_schedulers_loses_nothing_and_runs_nothing_twice(cluster: Cluste
     with cluster.sessions() as session:
         lost = session.scalars(select(TaskTry).where(TaskTry.state == "lost")).all()
     assert lost == []
+    cluster.assert_nothing_left(timeout=30)
 
 
 def _mid_work(cluster: Cluster) -> list:  # type: ignore[type-arg]
@@ -176,3 +177,4 @@ def test_killing_runners_retries_each_once_without_spending_retries(cluster: Clu
     with cluster.sessions() as session:
         lost = session.scalars(select(TaskTry).where(TaskTry.state == "lost")).all()
     assert len(lost) >= 1
+    cluster.assert_nothing_left(timeout=30)

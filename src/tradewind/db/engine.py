@@ -72,7 +72,7 @@ def create_db_engine(
         kwargs["connect_args"] = {
             "charset": "utf8mb4",
             "connect_timeout": 5,
-            "read_timeout": 60,
+            "read_timeout": 30,
             "write_timeout": 30,
         }
     else:

@@ -57,7 +57,6 @@ EXIT_OK = 0
 EXIT_NOT_CLAIMED = 0
 EXIT_TAKEN_AWAY = 3
 KILL_GRACE_SECONDS = 2.0
-RECORD_ATTEMPTS = 8
 # A runner that could not heartbeat for this fraction of runner_health_threshold kills its
 # task itself, before the schedulers' threshold passes and a retry may start elsewhere.
 SELF_FENCE_FRACTION = 0.7
@@ -189,7 +188,13 @@ def _supervise(settings: Settings, session_factory: sessionmaker[Session], ctx: 
                     "recorded.",
                 )
                 return EXIT_TAKEN_AWAY
-            return _record(session_factory, ctx, outcome, log_handle)
+            return _record(
+                session_factory,
+                ctx,
+                outcome,
+                log_handle,
+                give_up_after=settings.scheduler.runner_health_threshold,
+            )
         finally:
             heartbeater.finished.set()
 
@@ -334,16 +339,36 @@ def _decode_outcome(buffer: bytes, status: int) -> Outcome:
 
 
 def _record(
-    session_factory: sessionmaker[Session], ctx: TryContext, outcome: Outcome, log_handle: Any
+    session_factory: sessionmaker[Session],
+    ctx: TryContext,
+    outcome: Outcome,
+    log_handle: Any,
+    *,
+    give_up_after: float,
 ) -> int:
-    for attempt in range(RECORD_ATTEMPTS):
+    """Record the outcome, retrying while the database is away, for ``give_up_after`` s.
+
+    Past that, the schedulers have declared the try lost (its heartbeats stopped reaching
+    the database too), so the outcome could never be written: the runner ends instead of
+    lingering.
+    """
+    deadline = time.monotonic() + give_up_after
+    attempt = 0
+    while True:
         try:
             return _record_once(session_factory, ctx, outcome, log_handle)
         except DBAPIError as error:
             # The database may be restarting: the outcome must not be lost, so wait and retry.
+            if time.monotonic() >= deadline:
+                _write_line(
+                    log_handle,
+                    f"ERROR - Gave up recording the outcome ({outcome.state}) after "
+                    f"{give_up_after:g}s without the database; the try will be retried: {error}",
+                )
+                return EXIT_TAKEN_AWAY
             _write_line(log_handle, f"WARNING - Could not record the outcome yet: {error}")
-            time.sleep(min(0.5 * 2**attempt, 10.0))
-    return _record_once(session_factory, ctx, outcome, log_handle)
+            time.sleep(min(0.5 * 2**attempt, 5.0, max(deadline - time.monotonic(), 0.0)))
+            attempt += 1
 
 
 def _record_once(
