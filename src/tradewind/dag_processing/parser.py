@@ -18,6 +18,7 @@ import os
 import re
 import selectors
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -222,6 +223,25 @@ def _child_main(path: Path, write_fd: int, timeout: float, dags_folder: str | Pa
     _write_all(write_fd, payload.encode("utf-8"))
 
 
+def _close_inherited_sockets(*, keep: int) -> None:
+    """Close the parent's sockets (its database connections) in the child.
+
+    A scheduler's database sessions must end when the scheduler dies, not when a DAG file
+    it was parsing finishes importing: peers detect a dead scheduler by its closed
+    database session. Files are left alone (the parent's log handlers still hold them).
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # not Linux: nothing to do cheaply
+        return
+    for fd in fds:
+        if fd <= 2 or fd == keep:
+            continue
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+
+
 def _run_child(path: Path, read_fd: int, write_fd: int, timeout: float, dags_folder: Any) -> None:
     """The whole life of the forked child; it never returns into the caller's code."""
     exit_code = 0
@@ -229,6 +249,7 @@ def _run_child(path: Path, read_fd: int, write_fd: int, timeout: float, dags_fol
         os.close(read_fd)
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
+        _close_inherited_sockets(keep=write_fd)
         _child_main(path, write_fd, timeout, dags_folder)
     except BaseException:
         exit_code = 70
