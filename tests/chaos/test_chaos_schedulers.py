@@ -71,7 +71,7 @@ def _assert_every_task_ended_once(cluster: Cluster, run_ids: list[str]) -> None:
 
 
 def test_killing_schedulers_loses_nothing_and_runs_nothing_twice(cluster: Cluster) -> None:
-    cluster.write_fanout_dag(width=WIDTH, seconds=0.3)
+    cluster.write_fanout_dag(width=WIDTH, seconds=2.0)
     for _ in range(3):
         cluster.start_scheduler()
     run_ids = cluster.trigger(RUNS)
@@ -84,7 +84,7 @@ def test_killing_schedulers_loses_nothing_and_runs_nothing_twice(cluster: Cluste
             time.sleep(0.1)
         if not cluster.all_finished():
             cluster.restart_scheduler(rng.randrange(3))
-    assert cluster.restarts >= 2, "the chaos loop should have killed several schedulers"
+    assert cluster.restarts >= 3, "the chaos loop should have killed several schedulers"
     _assert_every_task_ended_once(cluster, run_ids)
     starts: dict[tuple[str, str], int] = defaultdict(int)
     for m in cluster.read_markers():
@@ -123,7 +123,7 @@ def _mid_work(cluster: Cluster) -> list:  # type: ignore[type-arg]
 
 
 def test_killing_runners_retries_each_once_without_spending_retries(cluster: Cluster) -> None:
-    cluster.write_fanout_dag(width=WIDTH, seconds=0.8)
+    cluster.write_fanout_dag(width=WIDTH, seconds=1.2)
     for _ in range(2):
         cluster.start_scheduler()
     run_ids = cluster.trigger(RUNS)

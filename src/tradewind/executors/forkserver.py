@@ -25,7 +25,9 @@ import traceback
 
 import tradewind.operators  # noqa: F401 - loaded once here, so forked runners start warm
 from tradewind.config import Settings
+from tradewind.db.engine import engine_from_settings
 from tradewind.runner import supervisor
+from tradewind.runner.warmup import warm_up
 
 _PR_SET_PDEATHSIG = 1
 
@@ -54,6 +56,8 @@ def serve(in_fd: int, out_fd: int) -> None:
     """Read the settings, then fork a runner for each request until the input pipe closes."""
     settings_json, buffer = _read_first_line(in_fd)
     settings = Settings.model_validate_json(settings_json)
+    engine = engine_from_settings(settings)
+    warm_up(engine)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -87,7 +91,7 @@ def serve(in_fd: int, out_fd: int) -> None:
                     devnull = os.open(os.devnull, os.O_RDWR)
                     for fd in (in_fd, out_fd):  # the pipes belong to the scheduler
                         os.dup2(devnull, fd)
-                    code = supervisor.run_try(settings, ti_id, try_number)
+                    code = supervisor.run_try(settings, ti_id, try_number, engine=engine)
                 except BaseException:
                     traceback.print_exc()
                 finally:

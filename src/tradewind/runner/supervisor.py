@@ -35,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,9 +86,14 @@ class TryContext:
     log_file: Path
 
 
-def run_try(settings: Settings, ti_id: int, try_number: int) -> int:
-    """Claim and run try ``try_number`` of task instance ``ti_id``; returns an exit code."""
-    engine = engine_from_settings(settings)
+def run_try(
+    settings: Settings, ti_id: int, try_number: int, *, engine: Engine | None = None
+) -> int:
+    """Claim and run try ``try_number`` of task instance ``ti_id``; returns an exit code.
+
+    ``engine``: one created (and warmed up) by the process that forked this runner.
+    """
+    engine = engine or engine_from_settings(settings)
     session_factory = make_session_factory(engine)
     try:
         with session_factory() as session, session.begin():
