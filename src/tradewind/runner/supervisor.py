@@ -96,13 +96,13 @@ def run_try(
     engine = engine or engine_from_settings(settings)
     session_factory = make_session_factory(engine)
     try:
+        # One transaction claims the try and reads what running it needs.
         with session_factory() as session, session.begin():
             token = transitions.claim_try(
                 session, ti_id, try_number=try_number, hostname=socket.getfqdn(), pid=os.getpid()
             )
-        if token is None:
-            return EXIT_NOT_CLAIMED
-        with session_factory() as session:
+            if token is None:
+                return EXIT_NOT_CLAIMED
             ctx = _load_try(session, settings, ti_id, try_number, token)
         return _supervise(settings, session_factory, ctx)
     finally:
