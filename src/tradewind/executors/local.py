@@ -7,7 +7,9 @@ not, and report their outcomes to the database themselves.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import select
 import subprocess
@@ -16,6 +18,8 @@ import sys
 from tradewind.config import Settings
 from tradewind.exceptions import ExecutorError
 from tradewind.executors.base import ExecutorEvent, Workload
+
+log = logging.getLogger(__name__)
 
 
 class LocalExecutor:
@@ -26,6 +30,8 @@ class LocalExecutor:
         self.parallelism = parallelism or settings.core.parallelism
         self._process: subprocess.Popen[bytes] | None = None
         self._running: set[tuple[int, int]] = set()
+        # Handed to the helper, not yet forked: resent if the helper dies.
+        self._unstarted: set[tuple[int, int]] = set()
         self._buffer = b""
 
     def start(self) -> None:
@@ -62,7 +68,33 @@ class LocalExecutor:
 
     def queue(self, workload: Workload) -> None:
         self._running.add((workload.ti_id, workload.try_number))
-        self._send(json.dumps({"ti_id": workload.ti_id, "try_number": workload.try_number}))
+        self._unstarted.add((workload.ti_id, workload.try_number))
+        line = json.dumps({"ti_id": workload.ti_id, "try_number": workload.try_number})
+        try:
+            self._send(line)
+        except ExecutorError:
+            # The helper died (killed, crashed): start a new one and hand the try to it,
+            # or it would stay queued under a live scheduler that forgot it.
+            self._restart_helper()
+            self._send(line)
+
+    def _restart_helper(self) -> None:
+        dead = self._process
+        log.warning(
+            "The runner helper (pid %s) exited with code %s; starting a new one. Runners "
+            "it had started carry on and record their outcomes themselves.",
+            dead.pid if dead else None,
+            dead.poll() if dead else None,
+        )
+        if dead is not None:
+            for pipe in (dead.stdin, dead.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+            dead.wait()
+        self._process = None
+        self._buffer = b""
+        self.start()
 
     def sync(self) -> list[ExecutorEvent]:
         process = self._require_process()
@@ -72,17 +104,27 @@ class LocalExecutor:
         except BlockingIOError:
             chunk = b""
         if not chunk and process.poll() is not None:
-            raise ExecutorError(
-                f"the local executor's runner helper exited with code {process.returncode}"
-            )
+            # Exits of runners it had started are not reported any more (a runner that dies
+            # without an outcome is still found by its stale heartbeat). Tries it was handed
+            # but had not forked yet go to the new helper: were one forked after all, only
+            # one runner can claim it.
+            unstarted = sorted(self._unstarted)
+            self._running = set(unstarted)
+            self._unstarted.clear()
+            self._restart_helper()
+            for ti_id, try_number in unstarted:
+                self._unstarted.add((ti_id, try_number))
+                self._send(json.dumps({"ti_id": ti_id, "try_number": try_number}))
+            return []
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
         events = []
         for line in lines:
             message = json.loads(line)
-            if message.get("event") != "exited":
-                continue
             key = (int(message["ti_id"]), int(message["try_number"]))
+            if message.get("event") == "started":
+                self._unstarted.discard(key)
+                continue
             self._running.discard(key)
             events.append(
                 ExecutorEvent(
