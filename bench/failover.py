@@ -131,8 +131,9 @@ def measure(cluster: Cluster, kills: int) -> None:
         delayed += len(orphans)
         if first is not None:
             next_start.append(first)
-        print(f"kill: next start {first}, {len(orphans)} queued tries of the killed one",
-              flush=True)
+        print(
+            f"kill: next start {first}, {len(orphans)} queued tries of the killed one", flush=True
+        )
         time.sleep(2)
     print(
         f"bench/failover.py: {kills} kills of the busiest of 3 schedulers (PostgreSQL, "
