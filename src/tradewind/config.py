@@ -207,14 +207,3 @@ def load_settings(
             f"Invalid configuration ({problems}). Fix {home_path / 'tradewind.toml'} "
             "or the TRADEWIND__SECTION__KEY environment variable."
         ) from None
-
-
-def settings_to_environment(settings: Settings) -> dict[str, str]:
-    """Environment variables that make a child process see exactly these settings."""
-    env = {HOME_VARIABLE: str(settings.home)}
-    for section in SECTIONS:
-        model: BaseModel = getattr(settings, section)
-        for key, value in model.model_dump().items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            env[f"{ENV_PREFIX}{section.upper()}__{key.upper()}"] = text
-    return env

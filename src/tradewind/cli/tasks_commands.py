@@ -267,7 +267,7 @@ def test(
     conf: str | None = typer.Option(None, "--conf", "-c", help="JSON object as dag_run.conf."),
 ) -> None:
     """Run one task now in this process, without the scheduler; nothing is recorded."""
-    from tradewind.models.dag_runs import conf_from_json
+    from tradewind.models.dag_runs import RUN_TYPE_TEST, conf_from_json
     from tradewind.runner.runtime_ti import MemoryTaskInstance
     from tradewind.runner.task_process import RunInfo, execute_task
 
@@ -293,7 +293,7 @@ def test(
     run = RunInfo(
         dag_id=dag_id,
         run_id=ti.run_id,
-        run_type="test",
+        run_type=RUN_TYPE_TEST,
         logical_date=when,
         data_interval_start=interval.start,
         data_interval_end=interval.end,

@@ -8,13 +8,14 @@ caller's transaction. The unique constraints on ``(dag_id, run_id)`` and
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from tradewind.dag_processing.serialization import SerializedDag
+from tradewind.dag_processing.serialization import SerializedDag, SerializedTask
 from tradewind.db.models import DagRun, TaskInstance
 from tradewind.rules.states import DagRunState, TaskInstanceState
 from tradewind.rules.timetables import DataInterval
@@ -62,11 +63,19 @@ def create_dag_run(
     )
     session.add(run)
     session.flush()
+    add_task_instances(session, run, dag.tasks.values(), now=now)
+    return run
+
+
+def add_task_instances(
+    session: Session, run: DagRun, tasks: Iterable[SerializedTask], *, now: datetime
+) -> None:
+    """Insert a task instance (state ``none``, no try yet) for each task of ``run``."""
     rows = [
         {
             "dag_run_id": run.id,
-            "dag_id": dag.dag_id,
-            "run_id": run_id,
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
             "task_id": task.task_id,
             "map_index": -1,
             "state": TaskInstanceState.NONE,
@@ -79,11 +88,10 @@ def create_dag_run(
             "priority_weight": task.priority_weight,
             "updated_at": now,
         }
-        for task in dag.tasks.values()
+        for task in tasks
     ]
     if rows:
         session.execute(insert(TaskInstance), rows)
-    return run
 
 
 def get_dag_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:

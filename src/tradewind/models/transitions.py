@@ -269,16 +269,6 @@ def stop_try(session: Session, ti_id: int, *, reason: str = "stopped by user") -
     return previous
 
 
-def mark_state(session: Session, ti_id: int, *, expected: str, new_state: str) -> bool:
-    """A user marks a task instance success, failed or skipped."""
-    result = session.execute(
-        update(TI)
-        .where(TI.id == ti_id, TI.state == expected)
-        .values(state=new_state, claim_token=None, end_date=utcnow(), updated_at=utcnow())
-    )
-    return _changed(result)
-
-
 def clear_task_instance(session: Session, ti_id: int, *, expected: str, retries: int) -> bool:
     """Any state → ``none`` so the task runs again, with its retries given back."""
     result = session.execute(

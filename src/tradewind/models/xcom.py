@@ -108,11 +108,3 @@ def pull_xcom(
     if single:
         return found.get(wanted[0], default)
     return [found.get(task_id, default) for task_id in wanted]
-
-
-def list_xcoms(session: Session, dag_run_id: int) -> list[XCom]:
-    return list(
-        session.scalars(
-            select(XCom).where(XCom.dag_run_id == dag_run_id).order_by(XCom.task_id, XCom.key)
-        )
-    )

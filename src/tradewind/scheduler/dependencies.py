@@ -11,12 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tradewind.dag_processing.serialization import SerializedDag
 from tradewind.db.models import DagRun, TaskInstance
 from tradewind.models import transitions
+from tradewind.models.dag_runs import add_task_instances
 from tradewind.rules.states import DagRunState, TaskInstanceState
 from tradewind.scheduler.dag_cache import DagCache
 from tradewind.scheduler.decisions import TaskView, decide
@@ -108,27 +109,7 @@ def _add_missing_task_instances(
     missing = [task for task_id, task in dag.tasks.items() if task_id not in present]
     if not missing:
         return
-    session.execute(
-        insert(TaskInstance),
-        [
-            {
-                "dag_run_id": run.id,
-                "dag_id": run.dag_id,
-                "run_id": run.run_id,
-                "task_id": task.task_id,
-                "map_index": -1,
-                "state": TaskInstanceState.NONE,
-                "max_tries": task.retries,
-                "operator": task.operator,
-                "pool": task.pool,
-                "pool_slots": task.pool_slots,
-                "queue": task.queue,
-                "priority_weight": task.priority_weight,
-                "updated_at": now,
-            }
-            for task in missing
-        ],
-    )
+    add_task_instances(session, run, missing, now=now)
     tis.extend(
         session.scalars(
             select(TaskInstance).where(

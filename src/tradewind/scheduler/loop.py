@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 from sqlalchemy import Engine, select
@@ -33,7 +33,6 @@ from tradewind.executors.base import Executor
 from tradewind.executors.local import make_executor
 from tradewind.models.jobs import (
     JOB_FAILED,
-    JOB_RUNNING,
     alive_job_ids,
     db_now,
     end_job,
@@ -66,7 +65,6 @@ class PassResult:
     finished: int = 0
     queued: int = 0
     recovered: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def did_work(self) -> bool:
@@ -239,7 +237,6 @@ class Scheduler:
                     own_job_id=self.job_id,
                     hostname=self.hostname,
                 )
-            result.extra["runner_exits"] = len(events)
         return result
 
     def _queue(self, result: PassResult) -> None:
@@ -298,15 +295,12 @@ def _pid_exists(pid: int) -> bool:
 
 
 def scheduler_is_running(session: Session, threshold: float) -> bool:
-    cutoff_alive = alive_job_ids(session, SCHEDULER_JOB, threshold=threshold)
-    return bool(cutoff_alive)
+    return bool(alive_job_ids(session, SCHEDULER_JOB, threshold=threshold))
 
 
 __all__ = [
-    "JOB_RUNNING",
     "PassResult",
     "Scheduler",
     "SchedulerAlreadyRunningError",
-    "db_now",
     "scheduler_is_running",
 ]
